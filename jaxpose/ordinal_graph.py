@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections import deque
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csgraph, csr_matrix
 
 from jaxpose import checks, ordinal
+
 
 def _relation_counts(num_joints: int, relations: Any, mask: Any,
                      ) -> tuple[np.ndarray, np.ndarray]:

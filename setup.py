@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "scipy>=1.13,<2",
     "matplotlib>=3.8,<4",
     "opencv-python-headless>=4.9,<6",
+    "pillow>=10,<14",
     "h5py>=3.10,<4",
     "absl-py>=2.0",
     "tqdm>=4.66",

@@ -9,6 +9,8 @@ rows of R are the camera's x, y, z axes in world coordinates. All functions are 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,8 +125,7 @@ def root_center(points: Array, *, root: int = 0) -> Array:
 
 
 def _float(*xs) -> list[Array]:
-  """Converts to one floating dtype: that of the arrays (ints and Python sequences
-  count as weakly typed, so they do not promote float32 arrays)."""
+  """Casts to the arrays' common float dtype (Python sequences do not promote it)."""
   dtype = jnp.result_type(*[x for x in xs if hasattr(x, "dtype")], 1.0)
   return [jnp.asarray(x, dtype) for x in xs]
 
@@ -179,7 +180,11 @@ def axis_angle_to_matrix(axis_angle: Array) -> Array:
     [..., 3, 3] rotation matrices (active: `R @ v` rotates v).
   """
   checks.shapes(axis_angle=(axis_angle, "... 3"))
-  (w,) = _float(axis_angle)
+  return _rodrigues(*_float(axis_angle))
+
+
+@jax.jit
+def _rodrigues(w: Array) -> Array:
   t2 = jnp.sum(w * w, -1)[..., None, None]
   small = t2 < 1e-6
   t = jnp.sqrt(jnp.where(small, 1.0, t2))
@@ -220,7 +225,12 @@ def matrix_to_axis_angle(rotation: Array) -> Array:
   axis is a valid answer). Gradients are finite at the identity.
   """
   checks.shapes(rotation=(rotation, "... 3 3"))
-  q = _matrix_to_quaternion(_float(rotation)[0])
+  return _matrix_to_axis_angle(*_float(rotation))
+
+
+@jax.jit
+def _matrix_to_axis_angle(rotation: Array) -> Array:
+  q = _matrix_to_quaternion(rotation)
   w, v = q[..., :1], q[..., 1:]
   n2 = jnp.sum(v * v, -1, keepdims=True)
   small = n2 < 1e-12
@@ -285,6 +295,7 @@ def look_at(position: Array, target: Array, *, up=(0.0, 1.0, 0.0)) -> Array:
   return _look_at(position, target, up)
 
 
+@jax.jit
 def _look_at(position: Array, target: Array, up: Array) -> Array:
   """`look_at` without the concrete checks (finite fallbacks; see there)."""
   up = up / jnp.linalg.norm(up)
@@ -307,9 +318,9 @@ def procrustes_transform(pred: Array, target: Array, *, mask: Array | None = Non
   (s = 1 if not `scale`) and t: with `M = sum_j m_j p0_j y0_j^T = U S V^T` of the
   centred points, `R = V D U^T`, `D = diag(1, 1, sign det(V U^T))` (the reflection
   fix of VideoPose3D's P-MPJPE), `s = tr(D S) / sum_j m_j |p0_j|^2`.
-  Degenerate input (M ~ 0, e.g. all-zero pred, or every joint masked) gives R = I,
-  s = 0 (1 without `scale`): finite values and gradients. Gradients elsewhere exist
-  where M's singular values are distinct (true of any non-planar pose).
+  Degenerate input (|M| <= eps |p0| |y0|: all-zero pred or target, every joint masked)
+  gives R = I, s = 0 (1 without `scale`), finite values and gradients. Elsewhere the
+  gradients are the SVD's: finite where M's singular values are distinct (generic poses).
 
   Args:
     pred: [..., J, 3] points to align.
@@ -323,7 +334,13 @@ def procrustes_transform(pred: Array, target: Array, *, mask: Array | None = Non
   checks.shapes(pred=(pred, "... J 3"), target=(target, "... J 3"), mask=(mask, "... J"))
   pred, target = _float(pred, target)
   w = (jnp.ones(pred.shape[:-1], pred.dtype) if mask is None
-       else jnp.asarray(mask).astype(pred.dtype))[..., None]  # [..., J, 1]
+       else jnp.asarray(mask).astype(pred.dtype))
+  return _procrustes(pred, target, w, scale)
+
+
+@functools.partial(jax.jit, static_argnames="scale")
+def _procrustes(pred: Array, target: Array, w: Array, scale: bool):
+  w = w[..., None]  # [..., J, 1]
   total = jnp.maximum(jnp.sum(w, -2), 1e-12)  # [..., 1]
   mu_p = jnp.sum(w * pred, -2) / total
   mu_t = jnp.sum(w * target, -2) / total
@@ -367,8 +384,12 @@ def procrustes_align(pred: Array, target: Array, *, mask: Array | None = None,
     [..., J, 3] aligned pred.
   """
   rot, s, t = procrustes_transform(pred, target, mask=mask, scale=scale)
-  pred = jnp.asarray(pred, rot.dtype)
-  return s[..., None, None] * jnp.einsum("...ij,...nj->...ni", rot, pred) + t[..., None, :]
+  return _apply_similarity(jnp.asarray(pred, rot.dtype), rot, s, t)
+
+
+@jax.jit
+def _apply_similarity(points: Array, rot: Array, s: Array, t: Array) -> Array:
+  return s[..., None, None] * jnp.einsum("...ij,...nj->...ni", rot, points) + t[..., None, :]
 
 
 # ------------------------------------------------------------------ camera rigs
@@ -394,7 +415,11 @@ def closest_point_to_lines(origins: Array, directions: Array) -> Array:
   if checks.is_concrete(directions) and np.any(
       np.linalg.norm(np.asarray(directions, np.float64), axis=-1) == 0):
     raise ValueError("directions: expected non-zero direction vectors")
-  o, d = _float(origins, directions)
+  return _closest_point(*_float(origins, directions))
+
+
+@jax.jit
+def _closest_point(o: Array, d: Array) -> Array:
   d = _unit(d, jnp.zeros_like(d))
   proj = jnp.eye(3, dtype=d.dtype) - d[..., :, None] * d[..., None, :]  # [..., K, 3, 3]
   a = jnp.sum(proj, -3)
@@ -420,6 +445,7 @@ def fit_camera_rig(rotations: Array, positions: Array) -> tuple[Array, Array, Ar
   dims = checks.shapes(rotations=(rotations, "K 3 3"), positions=(positions, "K 3"))
   if dims["K"] < 2:
     raise ValueError(f"rotations: expected at least 2 cameras, got K={dims['K']}")
+  checks.finite(rotations=rotations, positions=positions)
   rotations, positions = _float(rotations, positions)
   axes = rotations[:, 2, :]
   if checks.is_concrete(axes):
@@ -465,15 +491,22 @@ def sample_virtual_cameras(key: Array, center: Array, *, num: int, distance_mean
   checks.shapes(center=(center, "3"))
   _check_up(up)
   center, up = _float(center, up)
-  up = up / jnp.linalg.norm(up)
+  sin_el = np.sin(np.deg2rad(np.asarray(elevation_deg, np.float64)))
+  return _sample_cameras(key, center, up / jnp.linalg.norm(up), num, distance_mean,
+                         distance_std, min_distance, *sin_el.tolist(),
+                         *np.deg2rad(np.asarray(azimuth_deg, np.float64)).tolist())
+
+
+@functools.partial(jax.jit, static_argnames="num")
+def _sample_cameras(key, center, up, num, distance_mean, distance_std, min_distance,
+                    sin_lo, sin_hi, az_lo, az_hi) -> dict[str, Array]:
   k_dist, k_elev, k_azim = jax.random.split(key, 3)
   dtype = center.dtype
   dist = distance_mean + distance_std * jax.random.normal(k_dist, (num,), dtype)
   dist = jnp.maximum(dist, min_distance)
-  lo, hi = np.sin(np.deg2rad(np.asarray(elevation_deg, np.float64)))
-  sin_el = jax.random.uniform(k_elev, (num,), dtype, float(lo), float(hi))
+  sin_el = jax.random.uniform(k_elev, (num,), dtype, sin_lo, sin_hi)
   cos_el = jnp.sqrt(jnp.maximum(1 - sin_el * sin_el, 0.0))
-  az = jnp.deg2rad(jax.random.uniform(k_azim, (num,), dtype, *map(float, azimuth_deg)))
+  az = jax.random.uniform(k_azim, (num,), dtype, az_lo, az_hi)
   e1, e2 = _horizontal_basis(up)
   direction = (cos_el[:, None] * (jnp.cos(az)[:, None] * e1 + jnp.sin(az)[:, None] * e2)
                + sin_el[:, None] * up)

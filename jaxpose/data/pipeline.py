@@ -158,7 +158,7 @@ class _PadBeyond:
     return k if k < self.n else -1
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
   if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
       high is not None and value >= high):
     bound = f"[{low}, {high})" if high is not None else f">= {low}"
@@ -166,7 +166,7 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
   return int(value)
 
 
-def _stream(n: int, *, global_batch: int, shuffle_seed: int, train: bool,
+def index_stream(n: int, *, global_batch: int, shuffle_seed: int, train: bool,
             num_epochs: int | None) -> grain.MapDataset:
   """Global stream of example indices (-1 = padding) before per-host slicing."""
   if train:
@@ -176,6 +176,34 @@ def _stream(n: int, *, global_batch: int, shuffle_seed: int, train: bool,
     return ds
   total = math.ceil(n / global_batch) * global_batch
   return grain.MapDataset.range(total).map(_PadBeyond(n))
+
+
+def sharded_stream(n: int, *, batch_size: int, seed: int, train: bool,
+                   shard_index: int | None, shard_count: int | None,
+                   num_epochs: int | None) -> tuple[grain.MapDataset, int]:
+  """This host's stream of (stream position, example index or -1), and the example seed.
+
+  Validates the shared arguments of the pipelines (see `make_pipeline`).
+  """
+  batch_size = check_int("batch_size", batch_size, 1)
+  seed = check_int("seed", seed, 0, 2**32)
+  shard_count = check_int("shard_count", jax.process_count() if shard_count is None
+                          else shard_count, 1)
+  shard_index = check_int("shard_index", jax.process_index() if shard_index is None
+                          else shard_index, 0, shard_count)
+  if num_epochs is not None:
+    num_epochs = check_int("num_epochs", num_epochs, 1)
+    if not train and num_epochs != 1:
+      raise ValueError(f"num_epochs: evaluation reads one pass, got {num_epochs}")
+  global_batch = batch_size * shard_count
+  if train and num_epochs is not None and n * num_epochs < global_batch:
+    raise ValueError(f"batch_size: {n} records x {num_epochs} epochs do not fill one global "
+                     f"batch of {batch_size} x {shard_count} hosts")
+  shuffle_seed, example_seed = np.random.SeedSequence(seed).generate_state(2)
+  ds = index_stream(n, global_batch=global_batch, shuffle_seed=int(shuffle_seed),
+                    train=train, num_epochs=num_epochs)
+  ds = ds.map_with_index(_with_position)
+  return ds[shard_index::shard_count], int(example_seed)
 
 
 def make_pipeline(source: Sequence[dict], *, batch_size: int, seed: int, num_pairs: int,
@@ -209,31 +237,22 @@ def make_pipeline(source: Sequence[dict], *, batch_size: int, seed: int, num_pai
   n = len(source)
   if n == 0:
     raise ValueError("source: expected a non-empty data source, got 0 records")
-  batch_size = _check_int("batch_size", batch_size, 1)
-  num_pairs = _check_int("num_pairs", num_pairs, 0)
-  seed = _check_int("seed", seed, 0, 2**32)
-  shard_count = _check_int("shard_count", jax.process_count() if shard_count is None
-                           else shard_count, 1)
-  shard_index = _check_int("shard_index", jax.process_index() if shard_index is None
-                           else shard_index, 0, shard_count)
-  worker_count = _check_int("worker_count", worker_count, 0)
-  num_threads = _check_int("num_threads", num_threads, 0)
-  prefetch_batches = _check_int("prefetch_batches", prefetch_batches, 1)
-  if num_epochs is not None:
-    num_epochs = _check_int("num_epochs", num_epochs, 1)
-    if not train and num_epochs != 1:
-      raise ValueError(f"num_epochs: evaluation reads one pass, got {num_epochs}")
-  global_batch = batch_size * shard_count
-  if train and num_epochs is not None and n * num_epochs < global_batch:
-    raise ValueError(f"batch_size: {n} records x {num_epochs} epochs do not fill one global "
-                     f"batch of {batch_size} x {shard_count} hosts")
-  shuffle_seed, example_seed = np.random.SeedSequence(seed).generate_state(2)
-  ds = _stream(n, global_batch=global_batch, shuffle_seed=int(shuffle_seed), train=train,
-               num_epochs=num_epochs)
-  ds = ds.map_with_index(_with_position)
-  ds = ds[shard_index::shard_count]
+  num_pairs = check_int("num_pairs", num_pairs, 0)
+  worker_count = check_int("worker_count", worker_count, 0)
+  num_threads = check_int("num_threads", num_threads, 0)
+  prefetch_batches = check_int("prefetch_batches", prefetch_batches, 1)
+  ds, example_seed = sharded_stream(n, batch_size=batch_size, seed=seed, train=train,
+                                    shard_index=shard_index, shard_count=shard_count,
+                                    num_epochs=num_epochs)
   ds = ds.map(_Prepare(source, num_pairs, augment, train, int(example_seed)))
   ds = ds.batch(batch_size, drop_remainder=train, batch_fn=collate)
+  return to_iterator(ds, num_threads=num_threads, prefetch_batches=prefetch_batches,
+                     worker_count=worker_count)
+
+
+def to_iterator(ds: grain.MapDataset, *, num_threads: int, prefetch_batches: int,
+                worker_count: int) -> grain.DatasetIterator:
+  """A batched MapDataset -> checkpointable iterator (threads / worker processes)."""
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
                                             prefetch_buffer_size=prefetch_batches))
   if worker_count:
@@ -243,8 +262,8 @@ def make_pipeline(source: Sequence[dict], *, batch_size: int, seed: int, num_pai
 
 def measure_throughput(iterator: Iterator[dict], num_batches: int, warmup: int = 2) -> float:
   """Valid examples per second over `num_batches` batches, after `warmup` batches."""
-  num_batches = _check_int("num_batches", num_batches, 1)
-  for _ in range(_check_int("warmup", warmup, 0)):
+  num_batches = check_int("num_batches", num_batches, 1)
+  for _ in range(check_int("warmup", warmup, 0)):
     next(iterator)
   count, start = 0, time.perf_counter()
   for _ in range(num_batches):

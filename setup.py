@@ -30,7 +30,7 @@ EXTRAS_REQUIRE = {
         "pytest-xdist>=3.5,<4",
         "hypothesis>=6.100,<7",
         "chex>=0.1.92,<0.2",
-        "nbclient>=0.10,<0.11",
+        "nbclient>=0.10,<0.12",
         "nbformat>=5.10,<6",
         "ipykernel>=6.29,<8",
     ],

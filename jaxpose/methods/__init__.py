@@ -1,0 +1,19 @@
+"""Training methods by name: `get_method(config) -> Method` (interface in `methods.base`)."""
+
+from typing import Any, Callable
+
+from jaxpose.methods import lifting
+from jaxpose.methods.base import Method
+
+# config.method -> factory (config) -> Method.
+METHODS: dict[str, Callable[[Any], Method]] = {
+    "supervised_lifting": lifting.supervised_lifting,
+}
+
+
+def get_method(config: Any) -> Method:
+  """The method named by `config.method`, built from the rest of the config."""
+  name = config.method
+  if name not in METHODS:
+    raise ValueError(f"method: unknown {name!r}; known: {', '.join(sorted(METHODS))}")
+  return METHODS[name](config)

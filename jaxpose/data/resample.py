@@ -60,10 +60,10 @@ class _ViewBatch:
     aug = self.augment
     for k in range(b):
       rng = np.random.default_rng([self.seed, int(draw[k]), 1])
-      if self.train and aug is not None and aug.noise_2d_px > 0:
+      if aug is not None and aug.noise_2d_px > 0:
         kp2d[k] = augment_lib.add_2d_noise(kp2d[k], rng, aug.noise_2d_px)
       r = views["relations"][k]
-      if self.train and aug is not None and np.any(np.asarray(aug.rank_flip_prob) > 0):
+      if aug is not None and np.any(np.asarray(aug.rank_flip_prob) > 0):
         r = augment_lib.flip_relations(rng, r, np.asarray(aug.rank_flip_prob))
       rel[k], rel_mask[k] = ordinal.pad_relations(r, self.num_pairs, rng=rng,
                                                   num_joints=num_joints)
@@ -110,7 +110,9 @@ def make_mocap_pipeline(data: dict, frames: np.ndarray, *, batch_size: int, seed
     num_pairs: P relation slots; fewer than J(J-1)/2 samples P random pairs per example
       (Ronchi et al.: P = 1).
     cameras: where virtual cameras stand (evaluation draws one fixed camera per frame).
-    augment: `noise_2d_px` and `rank_flip_prob` are used (training only).
+    augment: `noise_2d_px` and `rank_flip_prob` are used; in evaluation (`train=False`)
+      they corrupt each frame deterministically (e.g. DRPose3D's test condition of a
+      PRCNN that gets 9 % of ranking entries wrong).
     tie_tol: ordinal tie band, metres.
   """
   frames = np.asarray(frames, np.int64)

@@ -2,12 +2,15 @@
 
 from typing import Any, Callable
 
-from jaxpose.methods import lifting
+from jaxpose.methods import dpnet, lifting, reconstruction, relative
 from jaxpose.methods.base import Method
 
 # config.method -> factory (config) -> Method.
 METHODS: dict[str, Callable[[Any], Method]] = {
     "supervised_lifting": lifting.supervised_lifting,
+    "relative_lifting": relative.relative_lifting,
+    "ordinal_reconstruction": reconstruction.ordinal_reconstruction,
+    "drpose_dpnet": dpnet.drpose_dpnet,
 }
 
 

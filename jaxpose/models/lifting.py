@@ -331,11 +331,15 @@ class DPNet(nn.Module):
   Each MLP has `num_stages` (paper: two) residual blocks. All three outputs are supervised
   by the summed MSE of eq. 6, so the whole net is trained end to end: coarse depth and
   stage-1 pose feed the later parts without `stop_gradient`.
+
+  `use_ranking=False` drops DepthNet and feeds O = 0: the same PoseNet with 2D only (the
+  paper's "2D pose only" comparison at equal PoseNet size; `ranking` is then ignored).
   """
   width: int = 1024
   dropout: float = 0.5
   num_joints: int = 17
   num_stages: int = 2
+  use_ranking: bool = True
   bn_momentum: float = BN_MOMENTUM
   dtype: Dtype = jnp.float32
 
@@ -361,7 +365,10 @@ class DPNet(nn.Module):
     checks.shapes(ranking=(ranking, f"B {num} {num}"), keypoints2d=(keypoints2d, f"B {num} 2"))
     _check_config(self)
     batch = ranking.shape[0]
-    depth = self._mlp(num, "depth_net")(_flatten(ranking, "ranking"), train=train)  # (B, J)
+    if self.use_ranking:
+      depth = self._mlp(num, "depth_net")(_flatten(ranking, "ranking"), train=train)  # (B, J)
+    else:
+      depth = jnp.zeros((batch, num), jnp.float32)  # (B, J)
     kp = _flatten(keypoints2d, "keypoints2d").astype(jnp.float32)  # (B, 2J)
     pose1 = self._mlp(3 * num, "pose_stage1")(
         jnp.concatenate([depth, kp], axis=-1), train=train)  # (B, 3J)

@@ -125,10 +125,14 @@ def mocap_dir_iterator(config: Any, mocap_dir: str) -> Any:
 
 def _mocap_eval(config: Any, data: dict, frames: np.ndarray) -> Any:
   d = config.data
+  corrupt = None
+  if d.eval_noise_2d_px > 0 or d.eval_rank_flip_prob > 0:
+    corrupt = augment_lib.AugmentConfig(noise_2d_px=d.eval_noise_2d_px,
+                                        rank_flip_prob=d.eval_rank_flip_prob)
   return resample.make_mocap_pipeline(
       data, frames, batch_size=config.eval_batch_size, seed=d.eval_seed,
-      num_pairs=d.num_pairs, cameras=camera_range(config), train=False, tie_tol=d.tie_tol,
-      shard_index=0, shard_count=1, num_threads=d.num_threads)
+      num_pairs=d.num_pairs, cameras=camera_range(config), augment=corrupt, train=False,
+      tie_tol=d.tie_tol, shard_index=0, shard_count=1, num_threads=d.num_threads)
 
 
 def dummy_batch(config: Any, batch_size: int, *, with_image: bool = False) -> dict:

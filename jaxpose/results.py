@@ -1,0 +1,195 @@
+"""Reproductions of the papers' claims: experiment suites, their runner, and the results page.
+
+`python launch/results.py --suite=lifting --root=DIR --out=docs/results.md` trains every
+experiment of the suite with `train_lib.train_and_evaluate` (resuming what is already in
+`DIR/<name>`), evaluates it on the held-out subjects, and writes the page: a table of
+metrics and each claim with its measured ratio and whether it holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.util
+import json
+import os
+import platform
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from jaxpose import methods
+from jaxpose.train import data as data_lib
+from jaxpose.train import train_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  """One training run: a config file (with variant) and field overrides.
+
+  `train=False` evaluates freshly initialised variables (for methods whose prediction
+  needs no training, e.g. the reconstruction 'direct' baseline).
+  """
+  name: str
+  config: str
+  overrides: tuple[tuple[str, Any], ...] = ()
+  train: bool = True
+  description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+  """`metric(numerator) <= bound * metric(denominator)` (bound None: report only)."""
+  text: str
+  metric: str
+  numerator: str
+  denominator: str
+  bound: float | None
+  paper: str
+
+
+def load_config(spec: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Any:
+  """`configs/x.py[:variant]` -> the config with `field.path=value` overrides applied."""
+  path, _, arg = spec.partition(":")
+  module_spec = importlib.util.spec_from_file_location("_config", os.path.join(REPO, path))
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  config = module.get_config(arg or None)
+  for field, value in overrides:
+    *parents, leaf = field.split(".")
+    node = config
+    for p in parents:
+      node = node[p]
+    if leaf not in node:
+      raise ValueError(f"override: {field!r} names no config field of {spec}")
+    node[leaf] = value
+  return config
+
+
+# Shared by every lifting experiment, so each comparison differs in one thing only:
+# width 512 (the papers use 1024) and a step budget that fits a 2-core CPU.
+def _lifting(steps: int) -> tuple[tuple[str, Any], ...]:
+  return (("model.width", 512), ("num_steps", steps), ("eval_every", steps),
+          ("checkpoint_every", steps // 2), ("log_every", 100), ("eval_batch_size", 512))
+
+
+def lifting_suite(steps: int) -> tuple[list[Experiment], list[Claim]]:
+  """Issue: the lifting family's claims (Ronchi, DRPose3D, Pavlakos 3.4)."""
+  o = _lifting(steps)
+  exps = [
+      Experiment("supervised", "configs/supervised_lifting.py",
+                 o + (("data.source", "mocap_resample"),),
+                 description="Martinez, full 3D supervision"),
+      Experiment("relative", "configs/relative_lifting.py", o,
+                 description="Ronchi, 1 strict pair/pose, no 3D"),
+      Experiment("relative_flip30", "configs/relative_lifting.py:flip=0.3", o,
+                 description="Ronchi, 30 % of labels flipped"),
+      Experiment("relative_tie100", "configs/relative_lifting.py:tie100", o,
+                 description="Ronchi, 100 mm tie band (r = 0 pairs)"),
+      Experiment("dpnet_2d_only", "configs/drpose_dpnet.py:ranking=none", o,
+                 description="DPNet fed no ranking (2D only, same size)"),
+      Experiment("dpnet_gt", "configs/drpose_dpnet.py", o,
+                 description="DPNet, true ranking matrix + true 2D"),
+      Experiment("dpnet_flip9", "configs/drpose_dpnet.py:flip=0.09", o,
+                 description="DPNet, 9 % ranking entries flipped (train and test)"),
+      Experiment("recon", "configs/ordinal_reconstruction.py", o,
+                 description="Pavlakos 3.4 MLP, 2D + noisy ordinal depths"),
+      Experiment("recon_direct", "configs/ordinal_reconstruction.py:direct", o, train=False,
+                 description="ordinal depths used directly as z (no network)"),
+  ]
+  claims = [
+      Claim("relative lifting PA-MPJPE <= 1.30 x supervised", "pa_mpjpe", "relative",
+            "supervised", 1.30, "Ronchi: 1.36"),
+      Claim("30 % flipped labels cost <= 10 % PA-MPJPE", "pa_mpjpe", "relative_flip30",
+            "relative", 1.10, "Ronchi Fig. 4d: mostly unchanged"),
+      Claim("100 mm tie band vs strict labels (reported)", "pa_mpjpe", "relative_tie100",
+            "relative", None, "Ronchi Table 1: tie band helps"),
+      Claim("DPNet, true ranking + 2D: MPJPE <= 0.66 x 2D-only", "mpjpe", "dpnet_gt",
+            "dpnet_2d_only", 0.66, "DRPose3D: 45.5 -> 30.2 (0.66)"),
+      Claim("DPNet, 91 %-accurate ranking: MPJPE <= 0.91 x 2D-only", "mpjpe", "dpnet_flip9",
+            "dpnet_2d_only", 0.91, "DRPose3D: predicted rankings cut MPJPE by 9 %"),
+      Claim("reconstruction MLP beats the ordinal depths used directly", "pa_mpjpe", "recon",
+            "recon_direct", 1.0, "Pavlakos Sec. 3.4 / Table 1"),
+  ]
+  return exps, claims
+
+
+SUITES: dict[str, Callable[[int], tuple[list[Experiment], list[Claim]]]] = {
+    "lifting": lifting_suite,
+}
+
+
+def run(exp: Experiment, root: str) -> dict[str, Any]:
+  """Trains (or resumes) and evaluates one experiment; caches `result.json` in its dir."""
+  workdir = os.path.join(root, exp.name)
+  cache = os.path.join(workdir, "result.json")
+  config = load_config(exp.config, exp.overrides)
+  if os.path.exists(cache):
+    with open(cache) as f:
+      cached = json.load(f)
+    if cached.get("config") == json.loads(config.to_json_best_effort()):
+      return cached
+  if exp.train:
+    out = train_and_evaluate_result(config, workdir)
+  else:
+    method = methods.get_method(config)
+    batch = data_lib.dummy_batch(config, 2)
+    variables = method.init(jax.random.key(config.seed), batch)
+    out = train_lib.evaluate(method, variables, data_lib.eval_iterator(config),
+                             ordinal_tol=config.data.tie_tol)
+    out = {"step": 0, "eval": out}
+  result = {"name": exp.name, "description": exp.description, "step": out["step"],
+            "overall": out["eval"]["overall"], "action_mean": out["eval"]["action_mean"],
+            "config": json.loads(config.to_json_best_effort())}
+  os.makedirs(workdir, exist_ok=True)
+  with open(cache, "w") as f:
+    json.dump(result, f, indent=1, default=float)
+  return result
+
+
+def train_and_evaluate_result(config: Any, workdir: str) -> dict[str, Any]:
+  out = train_lib.train_and_evaluate(config, workdir)
+  if out.get("eval") is None:  # already trained to num_steps: evaluate the checkpoint
+    method, variables, step = train_lib.restore(config, workdir, which="latest")
+    out = {"step": step, "eval": train_lib.evaluate(method, variables,
+                                                    data_lib.eval_iterator(config),
+                                                    ordinal_tol=config.data.tie_tol)}
+  return out
+
+
+def _fmt(x: float, metric: str) -> str:
+  return f"{100 * x:.1f} %" if metric in ("pck3d", "auc", "ordinal_accuracy") else f"{x:.1f}"
+
+
+def page(suite: str, results: dict[str, dict], claims: list[Claim], command: str,
+         seconds: float) -> str:
+  """The results page (markdown)."""
+  metrics = ("mpjpe", "pa_mpjpe", "n_mpjpe", "pck3d", "auc", "ordinal_accuracy")
+  lines = [f"# Results: {suite} suite", "",
+           f"Regenerate with `{command}`.", "",
+           f"Measured {datetime.date.today().isoformat()} on {platform.machine()} "
+           f"CPU ({os.cpu_count()} cores), JAX {jax.__version__}, "
+           f"{seconds / 60:.0f} min in all. Held-out subjects of the embedded default "
+           "(CMU subjects 02 and 35; their 2D from fixed virtual cameras); errors in mm, "
+           "mean over actions (motion sequences), then over actions.", "",
+           "| experiment | what | steps | " + " | ".join(metrics) + " |",
+           "|---|---|---|" + "---|" * len(metrics)]
+  for name, r in results.items():
+    vals = " | ".join(_fmt(r["action_mean"].get(m, float("nan")), m) for m in metrics)
+    lines.append(f"| `{name}` | {r['description']} | {r['step']} | {vals} |")
+  lines += ["", "| claim | paper | measured | holds |", "|---|---|---|---|"]
+  for c in claims:
+    num = results[c.numerator]["action_mean"][c.metric]
+    den = results[c.denominator]["action_mean"][c.metric]
+    ratio = num / den
+    holds = "reported" if c.bound is None else ("yes" if ratio <= c.bound else "**no**")
+    lines.append(f"| {c.text} | {c.paper} | {c.metric} {num:.1f} / {den:.1f} = "
+                 f"{ratio:.3f} | {holds} |")
+  return "\n".join(lines) + "\n"
+
+
+def np_default(x: Any) -> Any:
+  return x.item() if isinstance(x, np.generic) else str(x)

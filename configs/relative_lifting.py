@@ -1,6 +1,8 @@
 r"""Ronchi et al. BMVC'18: lifting trained from ONE relative depth label per pose, no 3D.
 
-Loss eq. 7: L_root + L_rel + 0.1 L_proj + L_skel (lambda = 2.5; public code's weights),
+Loss eq. 7: L_root + L_rel + 0.1 L_proj + L_skel (lambda = 2.5; the public code's weights,
+which average L_proj over joints and L_skel over bones where jaxpose's terms sum: hence
+beta = 0.1 / 17 and gamma = 1 / 16 here),
 RonchiLifter (Martinez trunk, width 1024, one stage, sigmoid scale head), Adam 1e-3
 decayed x0.96 per 100k steps, gradient clip 1, batch 64. Labels are strict (r = +-1,
 the paper's main setting); the `tie100` variant uses the 100 mm tie band (their Table 1).
@@ -37,8 +39,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.loss = ml_collections.ConfigDict(dict(
       lam=2.5,  # lambda of eq. 2 (depth differences normalised by the batch mean |dz|)
       alpha=1.0,  # weight of L_rel (eq. 7)
-      beta=0.1,  # weight of L_proj (public code; the paper's text says 1)
-      gamma=1.0,  # weight of L_skel
+      # weight of L_proj: the public code's 0.1 (the paper's text says 1) on a mean over
+      # joints; losses.ortho_reprojection_loss sums over the 17 joints
+      beta=0.1 / 17,
+      gamma=1.0 / 16,  # weight of L_skel: 1 on a mean over the 16 bones (public code)
       reference_bones=(),  # bone lengths (m) for L_skel ratios; () = training MoCap mean
   ))
   config.data.source = "mocap_resample"  # fresh virtual camera for every draw

@@ -127,11 +127,19 @@ def run(exp: Experiment, root: str) -> dict[str, Any]:
   workdir = os.path.join(root, exp.name)
   cache = os.path.join(workdir, "result.json")
   config = load_config(exp.config, exp.overrides)
-  if os.path.exists(cache):
-    with open(cache) as f:
-      cached = json.load(f)
-    if cached.get("config") == json.loads(config.to_json_best_effort()):
-      return cached
+  as_json = json.loads(config.to_json_best_effort())
+  stamp = os.path.join(workdir, "config.json")
+  if os.path.exists(stamp):  # never resume or reuse a run of another config
+    with open(stamp) as f:
+      if json.load(f) != as_json:
+        raise ValueError(f"{workdir}: holds a run of a different config; remove it or "
+                         "choose another --root")
+    if os.path.exists(cache):
+      with open(cache) as f:
+        return json.load(f)
+  os.makedirs(workdir, exist_ok=True)
+  with open(stamp, "w") as f:
+    json.dump(as_json, f, indent=1)
   if exp.train:
     out = train_and_evaluate_result(config, workdir)
   else:
@@ -143,8 +151,7 @@ def run(exp: Experiment, root: str) -> dict[str, Any]:
     out = {"step": 0, "eval": out}
   result = {"name": exp.name, "description": exp.description, "step": out["step"],
             "overall": out["eval"]["overall"], "action_mean": out["eval"]["action_mean"],
-            "config": json.loads(config.to_json_best_effort())}
-  os.makedirs(workdir, exist_ok=True)
+            "config": as_json}
   with open(cache, "w") as f:
     json.dump(result, f, indent=1, default=float)
   return result

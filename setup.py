@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
     "h5py>=3.10,<4",
     "absl-py>=2.0",
     "tqdm>=4.66",
+    "tensorboardX>=2.6,<3",
 ]
 
 EXTRAS_REQUIRE = {

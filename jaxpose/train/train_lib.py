@@ -8,7 +8,8 @@ A run is fully determined by its config: `config.seed` is split into the init, d
 and data keys, so the same config gives the same run (bit for bit on CPU), and a run
 resumed from its checkpoint (state + data-iterator position) continues exactly as if it
 had not stopped. The workdir holds `checkpoints/` and the metric logs (clu writers:
-TensorBoard events when TensorFlow is installed, else `metrics.jsonl`).
+TensorBoard event files, via tensorboardX when TensorFlow is absent, and
+`metrics.jsonl`).
 """
 
 from __future__ import annotations
@@ -30,53 +31,20 @@ from absl import flags, logging
 from jaxpose import metrics as metrics_lib
 from jaxpose import methods, skeleton
 from jaxpose.data import pipeline
-from jaxpose.train import checkpoint, optim, sharding, steps
+from jaxpose.train import checkpoint, optim, sharding, steps, writers
 from jaxpose.train import data as data_lib
 
 
 ROOT = skeleton.H36M17.root
 
 
-class JsonlWriter:
-  """clu MetricWriter writing scalars to `<logdir>/metrics.jsonl` (one JSON object per
-  write: {"step": s, name: value, ...}) and hparams to `hparams.json`; other summaries
-  (images, histograms, ...) are dropped."""
-
-  def __init__(self, logdir: str):
-    os.makedirs(logdir, exist_ok=True)
-    self._logdir = logdir
-    self._file = open(os.path.join(logdir, "metrics.jsonl"), "a")
-
-  def write_scalars(self, step: int, scalars: dict[str, Any]) -> None:
-    line = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-    self._file.write(json.dumps(line) + "\n")
-
-  def write_hparams(self, hparams: dict[str, Any]) -> None:
-    with open(os.path.join(self._logdir, "hparams.json"), "w") as f:
-      json.dump(hparams, f, indent=1, default=str)
-
-  def write_summaries(self, step: int, values: Any, metadata: Any = None) -> None:
-    del step, values, metadata
-
-  def _drop(self, *args: Any, **kwargs: Any) -> None:
-    del args, kwargs
-
-  write_images = write_videos = write_audios = write_texts = write_histograms = _drop
-  write_pointcloud = _drop
-
-  def flush(self) -> None:
-    self._file.flush()
-
-  def close(self) -> None:
-    self._file.close()
-
-
 def _import_clu() -> tuple[types.ModuleType, types.ModuleType]:
   """clu's `metric_writers` imports TensorFlow for its TensorBoard writer; jaxpose needs
-  no TensorFlow, so without it `JsonlWriter` stands in for `SummaryWriter`."""
+  no TensorFlow, so without it `writers.EventWriter` (tensorboardX) stands in for
+  `SummaryWriter`: the same TensorBoard event files, plus `metrics.jsonl`."""
   if importlib.util.find_spec("tensorflow") is None:
     stub = types.ModuleType("clu.metric_writers.summary_writer")
-    stub.SummaryWriter = JsonlWriter
+    stub.SummaryWriter = writers.EventWriter
     sys.modules.setdefault(stub.__name__, stub)
   from clu import metric_writers, periodic_actions  # pylint: disable=g-import-not-at-top
   return metric_writers, periodic_actions
@@ -329,7 +297,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
                                              every_steps=config.log_every)
     train_step = steps.jit_train_step(method, tx, mesh)
     evaluator = _Evaluator(config, method, mesh)
-    dropout_key = jax.device_put(keys["dropout"], sharding.replicated(mesh))
+    dropout_key = jax.make_array_from_callback(  # device_put cannot span processes
+        (), sharding.replicated(mesh), lambda index: keys["dropout"][index])
     pending, summary, result, last_saved = [], {}, None, start
     for step in range(start + 1, config.num_steps + 1):
       batch = sharding.shard_batch(pipeline.device_fields(next(train_iter)), mesh)

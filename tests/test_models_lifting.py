@@ -227,7 +227,7 @@ class TestRegistry:
     assert isinstance(tiny, lifting.RonchiLifter) and tiny.width == 32
 
   def test_unknown_name_lists_known(self):
-    with pytest.raises(ValueError, match="unknown lifting model 'nope'.*martinez"):
+    with pytest.raises(ValueError, match="unknown name 'nope'.*martinez"):
       lifting.get_model("nope")
 
   def test_unknown_attribute(self):

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxpose import checks
-from jaxpose.models import resnet
+from jaxpose.models import registry, resnet
 
 Array = jax.Array
 Dtype = Any
@@ -232,4 +232,4 @@ def get_model(name: str, /, **kwargs: Any) -> Explicit2D:
   Raises:
     ValueError: for an unknown name (listing the known ones) or an unknown attribute.
   """
-  return resnet.build(MODELS, name, "model", **kwargs)
+  return registry.build(MODELS, name, "model", **kwargs)

@@ -25,7 +25,6 @@ Choices shared by all models (papers/README.md, /work/shared/bench/torch_lifting
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Any
 
@@ -36,6 +35,7 @@ import numpy as np
 
 from jaxpose import checks
 from jaxpose import geometry
+from jaxpose.models import registry
 
 Array = jax.Array
 Dtype = Any
@@ -403,12 +403,4 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
   Raises:
     ValueError: for an unknown name (listing the known ones) or an unknown attribute.
   """
-  if name not in LIFTING_MODELS:
-    raise ValueError(f"model: unknown lifting model {name!r}; known: {sorted(LIFTING_MODELS)}")
-  factory = LIFTING_MODELS[name]
-  cls = factory.func if isinstance(factory, functools.partial) else factory
-  allowed = sorted(f.name for f in dataclasses.fields(cls) if f.name != "parent")
-  unknown = sorted(set(kwargs) - set(allowed))
-  if unknown:
-    raise ValueError(f"{name}: unknown attributes {unknown}; expected some of {allowed}")
-  return factory(**kwargs)
+  return registry.build(LIFTING_MODELS, name, "model", **kwargs)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxpose import checks
-from jaxpose.models import resnet
+from jaxpose.models import registry, resnet
 
 Array = jax.Array
 Dtype = Any
@@ -155,4 +155,4 @@ def get_model(name: str, /, **kwargs: Any) -> PRCNN:
   Raises:
     ValueError: for an unknown name (listing the known ones) or an unknown attribute.
   """
-  return resnet.build(MODELS, name, "model", **kwargs)
+  return registry.build(MODELS, name, "model", **kwargs)

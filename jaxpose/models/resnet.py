@@ -19,15 +19,15 @@ batch norm compute in `dtype`.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxpose import checks
+from jaxpose.models import registry
 
 Array = jax.Array
 Dtype = Any
@@ -181,29 +181,6 @@ BACKBONES = {
 }
 
 
-def build(registry: Mapping[str, Any], name: str, kind: str, /, **kwargs: Any) -> nn.Module:
-  """`registry[name](**kwargs)` with one-line errors for unknown names and attributes.
-
-  Args:
-    registry: {name: module class or functools.partial of one}.
-    name: the entry to build.
-    kind: what the registry holds, for the error message (e.g. 'backbone').
-    **kwargs: attribute overrides.
-
-  Raises:
-    ValueError: for an unknown name (listing the known ones) or an unknown attribute.
-  """
-  if name not in registry:
-    raise ValueError(f"{kind}: unknown name {name!r}; known: {sorted(registry)}")
-  factory = registry[name]
-  cls = factory.func if isinstance(factory, functools.partial) else factory
-  allowed = sorted(f.name for f in dataclasses.fields(cls) if f.name != "parent")
-  unknown = sorted(set(kwargs) - set(allowed))
-  if unknown:
-    raise ValueError(f"{name}: unknown attributes {unknown}; expected some of {allowed}")
-  return factory(**kwargs)
-
-
 def get_backbone(name: str, /, **kwargs: Any) -> ResNet:
   """Builds the backbone registered in `BACKBONES` as `name` (e.g. 'resnet34')."""
-  return build(BACKBONES, name, "backbone", **kwargs)
+  return registry.build(BACKBONES, name, "backbone", **kwargs)

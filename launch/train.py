@@ -9,7 +9,9 @@ cluster's environment, e.g. SLURM, TPU pods): `jax.distributed.initialize()` run
 --coordinator_address is given or the environment names more than one process.
 
 Bad configs, data or checkpoints and non-finite losses end the run with one line
-`error: ...` (exit status 1); --verbosity=1 also logs the traceback.
+`error: ...` (exit status 1); --verbosity=1 also logs the traceback. SIGTERM (a
+scheduler's preemption notice) saves a checkpoint at the current step and exits with
+status 75 (EX_TEMPFAIL): run the same command again to resume.
 """
 
 import os
@@ -18,7 +20,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxpose.train import train_lib
+from jaxpose.train import preemption, train_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/supervised_lifting.py[:quick].",
@@ -45,6 +47,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if _multi_process():
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  preemption.install()  # one process; several use JAX's preemption sync
   train_lib.quiet_library_logs()
   logging.info("JAX processes: %d, devices: %s", jax.process_count(), jax.devices())
   try:
@@ -52,6 +55,9 @@ def main(argv):
   except (ValueError, FloatingPointError) as e:
     logging.debug("Traceback:", exc_info=True)
     raise SystemExit(f"error: {e}") from None
+  if result["preempted"]:
+    print(f"preempted: saved step {result['step']}; run the same command to resume")
+    raise SystemExit(preemption.EXIT_CODE)
   overall = result["eval"]["action_mean"]
   print(f"step={result['step']} " + " ".join(f"{k}={v:.4g}" for k, v in overall.items()))
 

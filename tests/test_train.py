@@ -102,7 +102,7 @@ def test_method_predicts_root_relative_metres():
 
 
 def test_unknown_method():
-  with pytest.raises(ValueError, match="unknown 'nope'; known: drpose_dpnet, ordinal_reconstruction, relative_lifting, supervised_lifting"):
+  with pytest.raises(ValueError, match="unknown 'nope'; known: .*relative_lifting, supervised_lifting"):
     methods.get_method(tiny_config(method="nope"))
 
 

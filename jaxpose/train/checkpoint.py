@@ -11,6 +11,7 @@ Kept: the `keep` latest steps and the best one by `best_metric`.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any
 
 import grain.checkpoint as grain_checkpoint
@@ -25,6 +26,9 @@ _policies = ocp.checkpoint_managers
 def directory(workdir: str) -> str:
   """Where a run's checkpoints live: <workdir>/checkpoints (absolute)."""
   return os.path.join(os.path.abspath(os.path.expanduser(workdir)), SUBDIR)
+
+
+TRASH = "deleted"  # where orbax moves checkpoints it drops, before deleting them
 
 
 def make_manager(workdir: str, *, keep: int = 3, best_metric: str = "",
@@ -52,7 +56,11 @@ def make_manager(workdir: str, *, keep: int = 3, best_metric: str = "",
   options = ocp.CheckpointManagerOptions(
       preservation_policy=None if read_only else _policies.AnyPreservationPolicy(policies),
       best_fn=best_fn, best_mode=best_mode, create=not read_only, read_only=read_only,
-      save_interval_steps=0 if read_only else 1)
+      save_interval_steps=0 if read_only else 1,
+      # A dropped step is renamed into TRASH in one atomic move (then emptied at the next
+      # save), so a kill mid-deletion never leaves a listed but unreadable checkpoint;
+      # temporary folders of killed saves are cleaned when the manager opens.
+      todelete_subdir=None if read_only else TRASH, cleanup_tmp_directories=not read_only)
   handlers = {STATE: ocp.StandardCheckpointHandler(), DATA: grain_checkpoint.CheckpointHandler()}
   return ocp.CheckpointManager(directory(workdir), options=options, item_handlers=handlers)
 
@@ -63,6 +71,7 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, iterator: Any = 
   step is already saved. Returns whether it saved."""
   if step in manager.all_steps():
     return False
+  shutil.rmtree(os.path.join(manager.directory, TRASH), ignore_errors=True)
   args = {STATE: ocp.args.StandardSave(state)}
   if iterator is not None:
     args[DATA] = grain_checkpoint.CheckpointSave(iterator)
@@ -107,10 +116,14 @@ def check_variables(manager: ocp.CheckpointManager, step: int, abstract_state: A
     abstract_state: the restore target (its 'variables' are compared).
     model: a description of the configured model, for the message.
   """
-  meta = manager.item_metadata(step)[STATE]
+  where = os.path.join(manager.directory, str(step))
+  meta = manager.item_metadata(step)
+  meta = meta[STATE] if meta is not None else None
+  if meta is None:
+    raise ValueError(f"{where}: incomplete checkpoint (no state metadata); remove it or "
+                     "choose another --step")
   saved = _shapes(getattr(meta, "tree", meta)["variables"])
   wanted = _shapes(abstract_state["variables"])
-  where = os.path.join(manager.directory, str(step))
   order = lambda k: (not k.startswith("['params']"), k)  # noqa: E731  params first
   extra = sorted(set(saved) - set(wanted), key=order)
   missing = sorted(set(wanted) - set(saved), key=order)

@@ -14,6 +14,7 @@ TensorBoard event files, via tensorboardX when TensorFlow is absent, and
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging as std_logging
@@ -31,7 +32,7 @@ from absl import flags, logging
 from jaxpose import metrics as metrics_lib
 from jaxpose import methods, skeleton
 from jaxpose.data import pipeline
-from jaxpose.train import checkpoint, optim, sharding, steps, writers
+from jaxpose.train import checkpoint, optim, preemption, sharding, steps, writers
 from jaxpose.train import data as data_lib
 
 
@@ -131,21 +132,25 @@ def evaluate(method: methods.Method, variables: dict[str, Any], iterator: Iterab
 
   Returns:
     `metrics.MetricAccumulator.result()` ({'num_examples', 'overall', 'action_mean',
-    'per_action', 'per_joint'}; distances in mm) plus 'samples': NumPy arrays of the
+    'per_action', 'per_joint'}; distances in mm) plus, for methods with
+    `predict_outputs` (`_OutputMetrics`), 'pck2d' and 'depth_ordinal_accuracy' in
+    'overall', 'action_mean' and 'per_action'; and 'samples': NumPy arrays of the
     first `num_samples` valid examples: 'pred' and 'target' [n, J, 3] root-relative
     metres, 'keypoints2d' [n, J, 2], 'index' [n], 'action'/'subject' lists, and
     'image' [n, S, S, 3] for image batches.
   """
   mesh = mesh or sharding.make_mesh()
-  predict = steps.jit_eval_step(method, mesh)
+  predict = _jit_outputs(method, mesh)
   acc = metrics_lib.MetricAccumulator(tol=ordinal_tol)
+  extra = _OutputMetrics()
   samples: dict[str, list] = {}
   for i, batch in enumerate(iterator):
     if max_batches and i >= max_batches:
       break
     valid = np.asarray(batch["valid"], bool)
-    pred = np.asarray(jax.device_get(
-        predict(variables, sharding.shard_global_batch(pipeline.device_fields(batch), mesh))))
+    outputs = jax.device_get(
+        predict(variables, sharding.shard_global_batch(pipeline.device_fields(batch), mesh)))
+    pred = np.asarray(outputs["pose3d"])
     if not valid.any():
       continue
     sel = lambda x: np.asarray(x)[valid]  # noqa: E731
@@ -155,13 +160,75 @@ def evaluate(method: methods.Method, variables: dict[str, Any], iterator: Iterab
                mask=sel(batch["joint_mask"] & batch["has_3d"][:, None]),
                relations=sel(batch["relations"]),
                relation_mask=sel(batch["relation_mask"] & batch["has_ordinal"][:, None]))
+    extra.update(outputs, batch, valid, actions)
     _keep_samples(samples, batch, pred, valid, num_samples)
   if not len(acc):
     raise ValueError("iterator: no valid evaluation examples")
   result = acc.result()
+  extra.add_to(result)
   result["samples"] = {k: v if k in ("action", "subject") else np.concatenate(v)
                        for k, v in samples.items()}
   return result
+
+
+@functools.lru_cache(maxsize=8)
+def _jit_outputs(method: methods.Method, mesh: jax.sharding.Mesh) -> Any:
+  """(variables, batch) -> {'pose3d', ...}: `method.predict_outputs` jitted like
+  `steps.jit_eval_step` (batch sharded, outputs replicated), or `predict` alone."""
+  if method.predict_outputs is None:
+    step = steps.jit_eval_step(method, mesh)
+    return lambda variables, batch: {"pose3d": step(variables, batch)}
+  rep, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  return jax.jit(method.predict_outputs, in_shardings=(rep, data), out_shardings=rep)
+
+
+class _OutputMetrics:
+  """Metrics of what a method predicts besides 3D (`Method.predict_outputs`):
+
+  * 'pck2d': `metrics.pck2d` at 0.1 x the box side (`bbox.scale` in the crop's pixels;
+    the image side where it is 0), over annotated joints (`joint_mask`);
+  * 'depth_ordinal_accuracy': fraction of the strict annotated pairs (r != 0) that the
+    network's own depth orders correctly. Its depth has no metric unit for ordinal
+    supervision, so tie labels, which need a tie band, are left out ('ordinal_accuracy'
+    scores the 3D pose with the labels' band, ties included).
+  """
+
+  def __init__(self):
+    self._values: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    self._actions: list[str] = []
+
+  def update(self, outputs: dict, batch: dict, valid: np.ndarray, actions: list) -> None:
+    sel = lambda x: np.asarray(x)[valid]  # noqa: E731
+    found = {}
+    if "keypoints2d" in outputs:
+      mask = sel(batch["joint_mask"])
+      side = sel(batch["bbox"]["scale"]).astype(np.float64)
+      side = np.where(side > 0, side, np.shape(batch["image"])[1] if "image" in batch else 1.0)
+      found["pck2d"] = (metrics_lib.pck2d(sel(outputs["keypoints2d"]), sel(batch["keypoints2d"]),
+                                          size=side, mask=mask, reduction="none"),
+                        mask.sum(axis=1))
+    if "depth" in outputs:
+      rel = sel(batch["relations"])
+      mask = sel(batch["relation_mask"] & batch["has_ordinal"][:, None]) & (rel[..., 2] != 0)
+      found["depth_ordinal_accuracy"] = (
+          metrics_lib.ordinal_accuracy(sel(outputs["depth"]), rel, mask, reduction="none"),
+          mask.sum(axis=1))
+    for name, (value, weight) in found.items():
+      self._values.setdefault(name, []).append((np.asarray(value, np.float64),
+                                                np.asarray(weight, np.float64)))
+    self._actions.extend(actions)
+
+  def add_to(self, result: dict) -> None:
+    for name, parts in self._values.items():
+      values = np.concatenate([v for v, _ in parts])
+      weights = np.concatenate([w for _, w in parts])
+      total = weights.sum()
+      result["overall"][name] = float(values @ weights / total) if total else float("nan")
+      result["action_mean"][name] = metrics_lib.mean_over_actions(values, self._actions,
+                                                                  weights=weights)
+      per = metrics_lib.per_action_means(values, self._actions, weights=weights)
+      for action, value in per.items():
+        result["per_action"].setdefault(action, {})[name] = value
 
 
 def _keep_samples(samples: dict, batch: dict, pred: np.ndarray, valid: np.ndarray,
@@ -267,7 +334,9 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
 
   Returns:
     {'step': last step, 'train': mean training metrics of the last logging interval,
-     'eval': the last `evaluate` result}.
+     'eval': the last `evaluate` result (None when preempted before any evaluation),
+     'preempted': whether it stopped early on a preemption (orbax's multi-process
+     sync, or SIGTERM after `preemption.install()`), having saved the step it was on}.
 
   Raises:
     FloatingPointError: a non-finite training metric (the step and terms are named; no
@@ -299,14 +368,15 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
     evaluator = _Evaluator(config, method, mesh)
     dropout_key = jax.make_array_from_callback(  # device_put cannot span processes
         (), sharding.replicated(mesh), lambda index: keys["dropout"][index])
-    pending, summary, result, last_saved = [], {}, None, start
+    pending, summary, result, last_saved, preempted = [], {}, None, start, False
     for step in range(start + 1, config.num_steps + 1):
       batch = sharding.shard_batch(pipeline.device_fields(next(train_iter)), mesh)
       state, step_metrics = train_step(state, batch, dropout_key)
       pending.append((step, step_metrics))
       report(step)
       bar.update()
-      preempted = manager.reached_preemption(step)
+      preempted = ((manager.reached_preemption(step) or preemption.requested())
+                   and step < config.num_steps)  # SIGTERM: save this step and stop
       do_eval = step == config.num_steps or step % config.eval_every == 0
       do_save = do_eval or preempted or step % config.checkpoint_every == 0
       if do_save or step % config.log_every == 0:  # the NaN/inf check precedes every save
@@ -329,14 +399,15 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
       if preempted:
         logging.warning("Preempted: saved step %d; run again to resume", step)
         break
-    if result is None:  # nothing left to train: evaluate the restored state
+    if result is None and not preempted:  # nothing left to train: evaluate the restored state
       result = evaluator(state["variables"])
   finally:  # also on errors: the last good checkpoint finishes writing
     manager.wait_until_finished()
     manager.close()
     bar.close()
     writer.close()
-  return {"step": int(jax.device_get(state["step"])), "train": summary, "eval": result}
+  return {"step": int(jax.device_get(state["step"])), "train": summary, "eval": result,
+          "preempted": preempted}
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

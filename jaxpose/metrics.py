@@ -1,4 +1,4 @@
-"""Evaluation metrics: MPJPE, PA-MPJPE, N-MPJPE, 3DPCK, AUC, ordinal accuracy, aggregation.
+"""Evaluation metrics: MPJPE, PA-MPJPE, N-MPJPE, 3DPCK, AUC, 2D PCK, ordinal accuracy, aggregation.
 
 Conventions (DESIGN.md "Evaluation protocols"): poses come in METRES, camera frame,
 `[B, J, 3]` (H36M17, root = pelvis 0); every distance is RETURNED IN MILLIMETRES; PCK, AUC
@@ -257,6 +257,38 @@ def auc(pred: Array, target: Array, *, thresholds_mm: Any = AUC_THRESHOLDS_MM,
   thresholds = _check_thresholds("thresholds_mm", thresholds_mm)
   return _metric(pred, target, mask=mask, alignment=alignment, root=root,
                  reduction=reduction, thresholds_mm=thresholds)
+
+
+def pck2d(pred: Array, target: Array, *, threshold: float = 0.1, size: Any,
+          mask: Array | None = None, reduction: str = "mean") -> Array:
+  """2D PCK: fraction (in [0, 1]) of joints within `threshold * size` pixels of the target.
+
+  `size` is the person's box side in pixels (PCK@0.1 of the box side; for the embedded
+  `mocap_images` crops, whose box is the whole crop, that is the crop side S). A joint
+  is correct when its error is strictly below the threshold, as `pck3d`.
+
+  Args:
+    pred: [B, J, 2] predicted 2D keypoints, pixels.
+    target: [B, J, 2] ground truth, pixels.
+    threshold: fraction of `size`.
+    size: box side in pixels, a scalar or [B].
+    mask: [B, J] annotated joints (default all).
+    reduction: 'mean' -> scalar, 'none' -> [B], 'joint' -> [J] (module docstring).
+
+  Returns:
+    PCK as a fraction in [0, 1].
+  """
+  sizes = checks.shapes(pred=(pred, "B J 2"), target=(target, "B J 2"), mask=(mask, "B J"))
+  checks.finite(pred=pred, target=target)
+  checks.one_of("reduction", reduction, REDUCTIONS)
+  side = jnp.broadcast_to(jnp.asarray(size, jnp.result_type(float)), (sizes["B"],))
+  if checks.is_concrete(side) and not np.all(np.asarray(side) > 0):
+    raise ValueError(f"size: expected box sides > 0 pixels (a scalar or [B]), got {size!r}")
+  if checks.is_concrete(threshold) and not threshold >= 0:
+    raise ValueError(f"threshold: expected a fraction of the box side >= 0, got {threshold!r}")
+  errors = jnp.linalg.norm(jnp.asarray(pred) - jnp.asarray(target), axis=-1)  # (B, J)
+  hits = (errors < threshold * side[:, None]).astype(side.dtype)
+  return _reduce(hits, mask, reduction)
 
 
 def _check_ordinal(depth: Any, relations: Any, mask: Any, tol: float,

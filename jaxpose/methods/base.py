@@ -52,6 +52,11 @@ class Method:
     predict: (variables, batch) -> [B, J, 3] root-relative camera-frame poses in metres,
       eval mode.
     model: the Flax module (for inspection and benchmarks).
+    predict_outputs: optional (variables, batch) -> {'pose3d': `predict`'s poses, and
+      what else the method predicts: 'keypoints2d' [B, J, 2] pixels of the batch's
+      image, 'depth' [B, J] the network's own per-joint depth (any unit, larger =
+      farther)}, eval mode. Evaluation then also scores 2D PCK and the ordinal accuracy
+      of 'depth' (`jaxpose.train.train_lib.evaluate`).
   """
   name: str
   data_kind: str
@@ -59,6 +64,7 @@ class Method:
   loss: Callable[[Variables, Batch, Array], tuple[Array, dict[str, Any]]]
   predict: Callable[[Variables, Batch], Array]
   model: nn.Module | None = None
+  predict_outputs: Callable[[Variables, Batch], dict[str, Array]] | None = None
 
   def __post_init__(self):
     checks.one_of("data_kind", self.data_kind, DATA_KINDS)

@@ -16,23 +16,47 @@ evaluation sees the same noisy depths every time. In the image pipeline (Sec. 3.
 3b) z comes from the ConvNet's ordinal depth instead.
 
 `config.reconstruction.direct = True` gives the "ordinal depths used directly" baseline:
-the pose is `[x, y, z]` itself, scaled to the reference skeleton (no network is trained;
-compare with PA-MPJPE).
+the pose is `[x, y, k z]` itself, scaled to the reference skeleton (no network is
+trained; compare with PA-MPJPE). Ordinal depths carry no scale, so `k` is the one number
+fitted on the training MoCap: the mean ratio of a pose's depth spread to its image-plane
+spread (`depth_to_plane_ratio`), the best a per-joint reading of ordinal depth can do.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpose import geometry, losses
+from jaxpose.data import mocap
 from jaxpose.methods import base, lifting, relative
 from jaxpose.models import lifting as lifting_models
 
 Array = jax.Array
 ROOT = lifting.ROOT
+
+
+@functools.lru_cache(maxsize=4)
+def depth_to_plane_ratio(mocap_path: str = "", test_subjects: tuple[str, ...] = (),
+                         num_views: int = 8) -> float:
+  """Mean over training poses and horizontal view directions of std(depth) / RMS(x, y)
+  of the root-relative pose (the scale between standardised depth and `lifter_input`)."""
+  data = mocap.load_canonical(mocap_path or mocap.default_mocap_path())
+  subjects = np.asarray(data["subject_names"])[data["subject"]]
+  pose = data["positions_3d"][~np.isin(subjects, list(test_subjects or
+                                                      mocap.DEFAULT_TEST_SUBJECTS))]
+  pose = pose - pose[:, :1]
+  ratios = []
+  for a in np.linspace(0, np.pi, num_views, endpoint=False):  # world y up, camera level
+    depth = pose[..., 0] * np.sin(a) + pose[..., 2] * np.cos(a)
+    across = pose[..., 0] * np.cos(a) - pose[..., 2] * np.sin(a)
+    plane = np.sqrt(np.mean(across ** 2 + pose[..., 1] ** 2, -1))
+    ratios.append(np.std(depth, -1) / np.maximum(plane, 1e-6))
+  return float(np.mean(ratios))
 
 
 def ordinal_depths(batch: base.Batch, *, noise: float, seed: int) -> Array:
@@ -73,7 +97,9 @@ def ordinal_reconstruction(config: Any) -> base.Method:
 
   def predict(variables: base.Variables, batch: base.Batch) -> Array:
     if rc.direct:
-      return relative.to_metres(inputs(batch), bones)
+      k = depth_to_plane_ratio(config.data.mocap_path, tuple(config.data.test_subjects))
+      direct = inputs(batch) * jnp.asarray([1.0, 1.0, k], jnp.float32)
+      return relative.to_metres(direct, bones)
     out = base.apply_eval(model, variables, inputs(batch))
     return geometry.root_center(lifting.OUTPUT_SCALE_M * out, root=ROOT)
 

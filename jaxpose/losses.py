@@ -250,10 +250,10 @@ def gaussian_heatmaps(keypoints: Array, *, size: tuple[int, int], sigma: float,
                       stride: int = 1, mask: Array | None = None) -> Array:
   """Unnormalised Gaussian target heatmaps (peak 1 at the keypoint).
 
-  Pixel-centre convention: integer image coordinates are pixel CENTRES (pixel (0, 0)
-  covers [-0.5, 0.5)^2). Heatmap cell (row r, col c) covers `stride` x `stride` image
-  pixels and its centre is at image `(c * stride + (stride - 1) / 2,
-  r * stride + (stride - 1) / 2)`; with stride 1 cell (r, c) is pixel (x=c, y=r).
+  Pixel convention (DESIGN.md, as `geometry`, the renderer and augmentation): the origin
+  is the top-left CORNER, pixel (u, v) covers [u, u + 1) x [v, v + 1). Heatmap cell (row
+  r, col c) covers `stride` x `stride` image pixels and its centre is at image
+  `((c + 0.5) * stride, (r + 0.5) * stride)`; with stride 1, pixel (x=c, y=r)'s centre.
 
   Args:
     keypoints: [B, J, 2] image pixels (x, y).
@@ -271,7 +271,7 @@ def gaussian_heatmaps(keypoints: Array, *, size: tuple[int, int], sigma: float,
   checks.positive("stride", stride)
   if len(size) != 2 or min(size) < 1:
     raise ValueError(f"size: expected (H, W) with positive ints, got {size!r}")
-  cells = (keypoints - (stride - 1) / 2) / stride  # [B, J, 2] in heatmap cells.
+  cells = keypoints / stride - 0.5  # [B, J, 2] in heatmap cell indices (centres).
   ys = jnp.arange(size[0], dtype=cells.dtype)[None, :, None, None]
   xs = jnp.arange(size[1], dtype=cells.dtype)[None, None, :, None]
   d2 = (jnp.square(xs - cells[:, None, None, :, 0]) +

@@ -402,7 +402,7 @@ class TestHeatmapL2(_LossTest):
 class TestGaussianHeatmaps:
 
   def test_peak_at_pixel_centre(self):
-    kp = jnp.array([[[3.0, 5.0], [0.0, 0.0]]])
+    kp = jnp.array([[[3.5, 5.5], [0.5, 0.5]]])
     maps = losses.gaussian_heatmaps(kp, size=(8, 6), sigma=1.0)
     assert maps.shape == (1, 8, 6, 2)
     assert maps[0, 5, 3, 0] == 1.0 and maps[0, 0, 0, 1] == 1.0
@@ -410,8 +410,8 @@ class TestGaussianHeatmaps:
     np.testing.assert_allclose(maps[0, 5, 2, 0], maps[0, 5, 4, 0])
 
   def test_stride_maps_cell_centres(self):
-    # Cell (r=2, c=1) of a stride-4 map covers pixels 4..7 x 8..11, centre (5.5, 9.5).
-    maps = losses.gaussian_heatmaps(jnp.array([[[5.5, 9.5]]]), size=(4, 4), sigma=1.5,
+    # Cell (r=2, c=1) of a stride-4 map covers [4, 8) x [8, 12), centre (6, 10).
+    maps = losses.gaussian_heatmaps(jnp.array([[[6.0, 10.0]]]), size=(4, 4), sigma=1.5,
                                     stride=4)
     assert np.unravel_index(np.argmax(maps[0, ..., 0]), (4, 4)) == (2, 1)
     assert maps[0, 2, 1, 0] == 1.0
@@ -420,7 +420,7 @@ class TestGaussianHeatmaps:
     kp = rng.uniform(0, 32, size=(2, 3, 2))
     mask = np.array([[True, False, True], [True, True, True]])
     maps = losses.gaussian_heatmaps(kp, size=(8, 8), sigma=2.0, stride=4, mask=mask)
-    ys, xs = np.mgrid[0:8, 0:8] * 4.0 + 1.5
+    ys, xs = (np.mgrid[0:8, 0:8] + 0.5) * 4.0
     for b in range(2):
       for j in range(3):
         ref = np.exp(-((xs - kp[b, j, 0]) ** 2 + (ys - kp[b, j, 1]) ** 2) / (2 * 8.0 ** 2))

@@ -1,11 +1,16 @@
-r"""Predicts 3D poses with a trained run: 2D keypoints JSON in, 3D poses JSON + figures out.
+r"""Predicts 3D poses with a trained run: 2D keypoints JSON or images in, 3D JSON + figures out.
 
   python launch/predict.py --config=configs/supervised_lifting.py --workdir=/tmp/sl \
       --input=walk.json --output=/tmp/walk_3d     # or --input=FOLDER_OF_JSON_FILES
+  python launch/predict.py --config=configs/ordinal_volumetric.py:quick --workdir=/tmp/ov \
+      --input=person.jpg --output=/tmp/person_3d  # or a folder of images; --bbox=x,y,w,h
 
 For lifting methods each input `<stem>.json` (2D keypoints JSON, `jaxpose.interchange`)
 gives `<stem>_3d.json` (H36M17, metres, root-relative, camera frame) and one PNG per pose
 (`<stem>_<id>.png`: the 2D input beside the 3D pose), at most --max_figures in all.
+For image methods each image is cropped to the network's square input around --bbox
+(default: the whole image) and gives `<stem>_3d.json` and `<stem>.png` (the predicted 2D
+over the image beside the 3D pose from two viewpoints).
 Restores the best checkpoint (or --which=latest, --step=N). Existing outputs are never
 replaced: the run stops before writing anything. Errors are one line `error: ...`.
 """
@@ -13,6 +18,7 @@ replaced: the run stops before writing anything. Errors are one line `error: ...
 import os
 import re
 
+import cv2
 import jax
 import numpy as np
 from absl import app, flags, logging
@@ -20,6 +26,7 @@ from ml_collections import config_flags
 
 from jaxpose import interchange, methods, viz
 from jaxpose.data import pipeline
+from jaxpose.methods import image as image_methods
 from jaxpose.train import sharding, steps, train_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -33,6 +40,8 @@ _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: --which)."
 _WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Checkpoint to use.")
 _MAX_FIGURES = flags.DEFINE_integer("max_figures", 8, "Figures to write at most (0: none).",
                                     lower_bound=0)
+_BBOX = flags.DEFINE_list("bbox", None, "Image methods: the person box x,y,w,h in pixels of "
+                          "every input image (default: the whole image).")
 flags.mark_flags_as_required(["config", "workdir", "input", "output"])
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -112,6 +121,67 @@ def _figure(batch, pose, p, title):
   return fig
 
 
+def _image_files(path, method_name):
+  """The image files of --input (a file or a folder)."""
+  if not os.path.exists(path):
+    raise ValueError(f"--input: {path}: no such file or folder")
+  names = sorted(os.listdir(path)) if os.path.isdir(path) else [path]
+  files = [os.path.join(path, f) if os.path.isdir(path) else f for f in names
+           if f.lower().endswith(IMAGE_EXTENSIONS)]
+  if not files:
+    raise ValueError(f"--input: {path}: no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+                     f"{method_name} is an image model")
+  return files
+
+
+def _read_rgb(path):
+  bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+  if bgr is None:
+    raise ValueError(f"--input: {path}: not a readable image")
+  return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def _predict_images(config, method):
+  """Crops, predicts and writes the outputs of every --input image; returns a summary."""
+  files, out, size = _image_files(_INPUT.value, method.name), _OUTPUT.value, (
+      config.data.augment.output_size)
+  stems = [os.path.splitext(os.path.basename(f))[0] for f in files]
+  paths = [(os.path.join(out, f"{s}_3d.json"), os.path.join(out, f"{s}.png")) for s in stems]
+  existing = [p for k, pair in enumerate(paths) for p in pair[:1 + (k < _MAX_FIGURES.value)]
+              if os.path.exists(p)]
+  if len(set(stems)) < len(stems) or existing:
+    raise ValueError(f"--output: {existing[0] if existing else 'two inputs share a name'}; "
+                     "refusing to overwrite: choose another --output or move them away")
+  images = [_read_rgb(f) for f in files]
+  boxes = [image_methods.person_box(im.shape, _BBOX.value) for im in images]
+  batch = image_methods.image_batch(images, boxes, output_size=size,
+                                    num_pairs=config.data.num_pairs)
+  method, variables, step = train_lib.restore(config, _WORKDIR.value, step=_STEP.value,
+                                              which=_WHICH.value)
+  mesh = sharding.make_mesh()
+  fn = jax.jit(method.predict_outputs, in_shardings=(sharding.replicated(mesh),
+                                                     sharding.batch_sharding(mesh)))
+  chunk = -(-min(len(files), config.eval_batch_size) // mesh.devices.size) * mesh.devices.size
+  outs = []
+  for lo in range(0, len(files), chunk):
+    part = jax.tree.map(lambda x, lo=lo: _pad(x[lo:lo + chunk], chunk),
+                        pipeline.device_fields(batch))
+    outs.append(jax.device_get(fn(variables, sharding.shard_global_batch(part, mesh))))
+  if "keypoints2d" not in outs[0]:
+    raise ValueError(f"--config: {method.name} predicts no 2D from images (it reads 2D from "
+                     "its batch); use ordinal_coordinates or ordinal_volumetric")
+  poses = np.concatenate([o["pose3d"] for o in outs])[:len(files)]
+  kp2d = np.concatenate([o["keypoints2d"] for o in outs])[:len(files)]
+  for k, (json_path, png) in enumerate(paths):
+    interchange.write_poses3d(json_path, [stems[k]], poses[k:k + 1])
+    if k < _MAX_FIGURES.value:
+      kp = image_methods.to_image_pixels(kp2d[k], boxes[k], size)
+      viz.save_figure(viz.prediction_figure(kp, poses[k], image=images[k],
+                                            title=os.path.basename(files[k])), png)
+  return (f"step={step} poses={len(files)} files={len(files)} "
+          f"figures={min(len(files), _MAX_FIGURES.value)} -> {out}")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -119,9 +189,9 @@ def main(argv):
   config, out = _CONFIG.value, _OUTPUT.value
   try:
     method = methods.get_method(config)
-    if method.data_kind != "lifting":
-      raise ValueError(f"--config: {method.name} is an image model; predict.py reads 2D "
-                       "keypoint JSON for lifting models only")
+    if method.data_kind == "image":
+      print(_predict_images(config, method))
+      return
     inputs = [interchange.read_keypoints2d(f) for f in _input_files(_INPUT.value, method.name)]
     batches = [interchange.lifting_batch(kp, num_pairs=config.data.num_pairs,
                                          default_focal=config.data.cameras.focal)

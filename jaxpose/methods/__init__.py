@@ -2,7 +2,7 @@
 
 from typing import Any, Callable
 
-from jaxpose.methods import dpnet, lifting, reconstruction, relative
+from jaxpose.methods import dpnet, image, lifting, reconstruction, relative
 from jaxpose.methods.base import Method
 
 # config.method -> factory (config) -> Method.
@@ -11,6 +11,9 @@ METHODS: dict[str, Callable[[Any], Method]] = {
     "relative_lifting": relative.relative_lifting,
     "ordinal_reconstruction": reconstruction.ordinal_reconstruction,
     "drpose_dpnet": dpnet.drpose_dpnet,
+    "ordinal_depth": image.ordinal_depth,
+    "ordinal_coordinates": image.ordinal_coordinates,
+    "ordinal_volumetric": image.ordinal_volumetric,
 }
 
 

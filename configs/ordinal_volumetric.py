@@ -46,6 +46,9 @@ def image_config(method: str, *, full: bool, num_stacks: int) -> ml_collections.
       depth_range_m=1.0,  # volumetric 'full': the bins span +-this many metres
       heatmap_sigma=1.0,  # volumetric: std of the 2D Gaussian targets, heatmap cells
       pooling="avg",  # depth / coordinate heads: 'avg' or 'flatten' before the FC layer
+      # evaluate the head's own [x, y, z] without the reconstruction MLP (Sec. 3.4's
+      # ablation; methods.image.direct_pose) - an evaluation switch, nothing to train
+      skip_reconstruction=False,
   ))
   # Sec. 3.4 reconstruction MLP (jaxpose.models.lifting.ReconstructionMLP), trained in the
   # same step on the examples with 3D (jaxpose/methods/image.py).

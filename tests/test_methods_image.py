@@ -233,3 +233,38 @@ def test_raw_image_crop_round_trip(rng):
   for bad in [(0, 0, 0, 5), (1, 2, 3), ("a", 0, 1, 1)]:
     with pytest.raises(ValueError, match="bbox"):
       image.person_box(rgb.shape, bad)
+
+
+def test_skip_reconstruction_reads_the_network_outputs_directly():
+  """Sec. 3.4's ablation: [x, y, k z] of the head, scaled to the reference skeleton."""
+  config = _config("ordinal_volumetric", **{"head.skip_reconstruction": True})
+  method = methods.get_method(config)
+  batch = _batch(np.random.default_rng(0), config)
+  variables = _variables("ordinal_volumetric")
+  out = method.predict_outputs(variables, batch)
+  plain = methods.get_method(_config("ordinal_volumetric")).predict_outputs(variables, batch)
+  np.testing.assert_allclose(out["depth"], plain["depth"], rtol=1e-5)
+  want = image.direct_pose(plain["keypoints2d"], plain["depth"], jnp.ones((B, 17), bool),
+                           ratio=image.reconstruction.depth_to_plane_ratio(),
+                           bones=jnp.asarray(image.relative.reference_bones(config)))
+  np.testing.assert_allclose(out["pose3d"], want, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(out["pose3d"], plain["pose3d"])
+  np.testing.assert_allclose(out["pose3d"][:, 0], 0.0, atol=1e-6)  # root-relative
+
+
+def test_direct_pose_of_true_inputs_is_close_after_procrustes(rng):
+  """With true 2D and true depth the direct reading is a fair baseline (not a straw man)."""
+  from jaxpose.data import mocap  # noqa: PLC0415
+  data = mocap.load_canonical(mocap.default_mocap_path())
+  pose = data["positions_3d"][rng.choice(len(data["positions_3d"]), 16)]
+  cam = pose - pose[:, :1] + [0.0, 0.0, 5.0]  # camera 5 m in front, level
+  cam = cam * [1.0, -1.0, -1.0]  # world y up -> camera y down, looking along +z
+  cam[..., 2] += 10.0
+  kp2d = 1000.0 * cam[..., :2] / cam[..., 2:]
+  config = _config("ordinal_volumetric")
+  out = image.direct_pose(jnp.asarray(kp2d, jnp.float32), jnp.asarray(cam[..., 2], jnp.float32),
+                          jnp.ones((16, 17), bool), ratio=image.reconstruction.depth_to_plane_ratio(),
+                          bones=jnp.asarray(image.relative.reference_bones(config)))
+  truth = cam - cam[:, :1]
+  pa = metrics.pa_mpjpe(np.asarray(out), truth)
+  assert pa < 60.0, pa  # mm; a random pose of this scale is ~150 mm away

@@ -48,7 +48,7 @@ import numpy as np
 
 from jaxpose import checks, geometry, losses, metrics, skeleton
 from jaxpose.data import augment, pipeline, schema
-from jaxpose.methods import base, lifting
+from jaxpose.methods import base, lifting, reconstruction, relative
 from jaxpose.models import heads
 from jaxpose.models import hourglass
 from jaxpose.models import lifting as lifting_models
@@ -157,6 +157,25 @@ class PavlakosNet(nn.Module):
     return out
 
 
+def direct_pose(keypoints2d: Array, depth: Array, mask: Array, *, ratio: float,
+                bones: Array) -> Array:
+  """The Sec. 3.4 ablation: the ConvNet's own `[x, y, k z]`, no reconstruction MLP.
+
+  x, y are the predicted 2D normalised as the MLP reads them and z the predicted depth
+  standardised per pose (for 'full' too, so both supervisions are read alike), scaled by
+  `ratio` (`reconstruction.depth_to_plane_ratio`: training MoCap's depth-to-plane spread)
+  and the pose scaled to the reference skeleton (`relative.to_metres`): the
+  `methods.reconstruction` "direct" baseline on the image network's outputs. Score it
+  with PA-MPJPE.
+
+  Returns:
+    [B, J, 3] root-relative metres.
+  """
+  x = reconstruction_input(keypoints2d, depth, mask, metric=False)
+  pose = relative.to_metres(x * jnp.asarray([1.0, 1.0, ratio], jnp.float32), bones)
+  return geometry.root_center(pose, root=ROOT)
+
+
 # ---------------------------------------------------------------------- loss terms
 
 
@@ -255,6 +274,12 @@ def pavlakos_method(config: Any, head: str, name: str) -> base.Method:
   weights = {"keyp": lw.keyp_weight, "heat": lw.heat_weight,
              "depth_l2": lw.depth_weight, "recon": lw.recon_weight}
   sigma = float(config.head.heatmap_sigma)
+  skip_reconstruction = bool(config.head.get("skip_reconstruction", False))
+  if skip_reconstruction:
+    data = config.data
+    ratio = reconstruction.depth_to_plane_ratio(data.get("mocap_path", ""),
+                                                tuple(data.get("test_subjects", ())))
+    bones = jnp.asarray(relative.reference_bones(config))
 
   def init(key: Array, batch: base.Batch) -> base.Variables:
     return base.init_variables(net, key, *_net_inputs(batch))
@@ -272,6 +297,10 @@ def pavlakos_method(config: Any, head: str, name: str) -> base.Method:
   def predict_outputs(variables: base.Variables, batch: base.Batch) -> dict[str, Array]:
     out = base.apply_eval(net, variables, *_net_inputs(batch))
     keep = {"pose3d": out["pose3d"], "depth": out["depth"]}
+    if skip_reconstruction:
+      mask = base.input_mask(batch) if head == "depth" else jnp.ones_like(batch["joint_mask"])
+      keep["pose3d"] = direct_pose(out["keypoints2d"], out["depth"], mask, ratio=ratio,
+                                   bones=bones)
     if head != "depth":
       keep["keypoints2d"] = out["keypoints2d"]
     return keep

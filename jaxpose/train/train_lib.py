@@ -32,7 +32,7 @@ from absl import flags, logging
 from jaxpose import metrics as metrics_lib
 from jaxpose import methods, skeleton
 from jaxpose.data import pipeline
-from jaxpose.train import checkpoint, optim, preemption, sharding, steps, writers
+from jaxpose.train import checkpoint, figures, optim, preemption, sharding, steps, writers
 from jaxpose.train import data as data_lib
 
 
@@ -136,8 +136,9 @@ def evaluate(method: methods.Method, variables: dict[str, Any], iterator: Iterab
     `predict_outputs` (`_OutputMetrics`), 'pck2d' and 'depth_ordinal_accuracy' in
     'overall', 'action_mean' and 'per_action'; and 'samples': NumPy arrays of the
     first `num_samples` valid examples: 'pred' and 'target' [n, J, 3] root-relative
-    metres, 'keypoints2d' [n, J, 2], 'index' [n], 'action'/'subject' lists, and
-    'image' [n, S, S, 3] for image batches.
+    metres, 'keypoints2d' [n, J, 2], 'index' [n], 'action'/'subject' lists,
+    'image' [n, S, S, 3] for image batches and 'pred_keypoints2d' [n, J, 2] for methods
+    that predict 2D.
   """
   mesh = mesh or sharding.make_mesh()
   predict = _jit_outputs(method, mesh)
@@ -161,7 +162,7 @@ def evaluate(method: methods.Method, variables: dict[str, Any], iterator: Iterab
                relations=sel(batch["relations"]),
                relation_mask=sel(batch["relation_mask"] & batch["has_ordinal"][:, None]))
     extra.update(outputs, batch, valid, actions)
-    _keep_samples(samples, batch, pred, valid, num_samples)
+    _keep_samples(samples, batch, pred, valid, num_samples, outputs)
   if not len(acc):
     raise ValueError("iterator: no valid evaluation examples")
   result = acc.result()
@@ -232,7 +233,7 @@ class _OutputMetrics:
 
 
 def _keep_samples(samples: dict, batch: dict, pred: np.ndarray, valid: np.ndarray,
-                  num_samples: int) -> None:
+                  num_samples: int, outputs: dict) -> None:
   have = sum(len(x) for x in samples.get("index", []))
   take = np.flatnonzero(valid)[:max(0, num_samples - have)]
   if not len(take):
@@ -243,6 +244,8 @@ def _keep_samples(samples: dict, batch: dict, pred: np.ndarray, valid: np.ndarra
             "index": np.asarray(batch["index"])[take]}
   if "image" in batch:
     fields["image"] = np.asarray(batch["image"])[take]
+  if "keypoints2d" in outputs:
+    fields["pred_keypoints2d"] = np.asarray(outputs["keypoints2d"])[take]
   for k, v in fields.items():
     samples.setdefault(k, []).append(v)
   for k in ("action", "subject"):
@@ -392,6 +395,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
           result = evaluator(state["variables"])
         scalars = _eval_scalars(result, config.best_metric)
         writer.write_scalars(step, scalars)
+        figures.write_eval_figures(result, workdir, step, writer=writer)
       if do_save:  # evaluated steps carry their metrics (best-checkpoint tracking)
         metrics = {k.split("/", 1)[1]: v for k, v in scalars.items()} if scalars else None
         checkpoint.save(manager, step, state, train_iter, metrics=metrics)
@@ -401,6 +405,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
         break
     if result is None and not preempted:  # nothing left to train: evaluate the restored state
       result = evaluator(state["variables"])
+      figures.write_eval_figures(result, workdir, start, writer=writer)
   finally:  # also on errors: the last good checkpoint finishes writing
     manager.wait_until_finished()
     manager.close()

@@ -22,7 +22,7 @@ def test_every_name_makes_an_optimizer(name):
 
 
 def test_unknown_name_lists_known():
-  with pytest.raises(ValueError, match=r"unknown name 'adamx'; known: adam, adamw, rmsprop, sgd"):
+  with pytest.raises(ValueError, match=r"unknown name 'adamx'; known: adadelta, adam, adamw, rmsprop, sgd"):
     optim.make("adamx", learning_rate=1e-3)
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any, Callable
 
-from jaxpose.methods import dpnet, image, lifting, reconstruction, relative
+from jaxpose.methods import dpnet, explicit2d, image, lifting, reconstruction, relative
 from jaxpose.methods.base import Method
 
 # config.method -> factory (config) -> Method.
@@ -14,6 +14,7 @@ METHODS: dict[str, Callable[[Any], Method]] = {
     "ordinal_depth": image.ordinal_depth,
     "ordinal_coordinates": image.ordinal_coordinates,
     "ordinal_volumetric": image.ordinal_volumetric,
+    "explicit2d": explicit2d.explicit2d,
 }
 
 

@@ -25,6 +25,8 @@ OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
     "adamw": optax.adamw,
     "sgd": optax.sgd,
     "rmsprop": functools.partial(optax.rmsprop, decay=0.99, eps=1e-8, eps_in_sqrt=False),
+    # Caffe's AdaDelta (Habibie et al.): its "momentum" 0.9 is rho, delta 1e-6 is eps
+    "adadelta": functools.partial(optax.adadelta, rho=0.9, eps=1e-6),
 }
 
 

@@ -356,11 +356,17 @@ def write_poses3d(path: str | os.PathLike, ids: Sequence[str], poses3d: Any) -> 
     The path written.
   """
   poses = np.asarray(poses3d, np.float64)
-  if poses.ndim != 3 or poses.shape[1:] != (JOINTS.num_joints, 3) or not np.isfinite(
-      poses).all():
+  if poses.ndim != 3 or poses.shape[1:] != (JOINTS.num_joints, 3):
     raise ValueError(f"poses3d: expected finite [N, {JOINTS.num_joints}, 3] metres, got "
                      f"shape {poses.shape}")
   ids = _check_ids(ids, len(poses))
+  bad = ~np.isfinite(poses)
+  if bad.any():
+    n, j, c = np.argwhere(bad)[0]
+    raise ValueError(f"poses3d: pose {n} (id {ids[n]!r}) joint {j} ({JOINTS.joint_names[j]})"
+                     f": expected finite metres, got {'xyz'[c]} = {poses[n, j, c]} "
+                     f"({int(bad.any(axis=-1).sum())} joints of {int(bad.any(axis=(1, 2)).sum())}"
+                     " poses are not finite)")
   return _write_new(os.fspath(path), {
       "joint_names": list(JOINTS.joint_names), "unit": "m", "frame": "camera",
       "root_relative": True,

@@ -322,10 +322,11 @@ def _ordinal_counts(depth: Array, relations: Array, mask: Array | None,
 
 
 def _pair_fraction(counts: Array, hits: int, counted: int, reduction: str) -> Array:
+  """hits / counted pairs; NaN where nothing was counted (no score, not a score of 0)."""
   num, den = counts[:, hits], counts[:, counted]
   if reduction == "mean":
     num, den = jnp.sum(num), jnp.sum(den)
-  return _safe_div(num.astype(jnp.result_type(float)), den)
+  return jnp.where(den > 0, _safe_div(num.astype(jnp.result_type(float)), den), jnp.nan)
 
 
 def ordinal_accuracy(depth: Array, relations: Array, mask: Array | None = None, *,
@@ -343,11 +344,11 @@ def ordinal_accuracy(depth: Array, relations: Array, mask: Array | None = None, 
     relations: [B, P, 3] int (i, j, r) triples, r = +1 <=> joint i closer.
     mask: [B, P] annotated pairs (default all).
     tol: tie band in metres (the unit of `depth`).
-    reduction: 'mean' -> scalar over all annotated pairs, 'none' -> [B] (0 where an
-      example has no annotated pair).
+    reduction: 'mean' -> scalar over all annotated pairs, 'none' -> [B].
 
   Returns:
-    Accuracy as a fraction in [0, 1].
+    Accuracy as a fraction in [0, 1]; NaN with no annotated pair (per example for
+    'none'), which `per_action_means` / `mean_over_actions` skip.
   """
   _check_ordinal(depth, relations, mask, tol, reduction)
   return _pair_fraction(_ordinal_counts(depth, relations, mask, tol), 0, 1, reduction)
@@ -366,11 +367,11 @@ def wrongly_ordered_fraction(depth: Array, relations: Array, mask: Array | None 
     relations: [B, P, 3] int (i, j, r) triples, r = +1 <=> joint i closer.
     mask: [B, P] annotated pairs (default all).
     tol: tie band in metres.
-    reduction: 'mean' -> scalar over all strict annotated pairs, 'none' -> [B] (0 where
-      an example has no strict annotated pair).
+    reduction: 'mean' -> scalar over all strict annotated pairs, 'none' -> [B].
 
   Returns:
-    Fraction of wrongly ordered strict pairs.
+    Fraction of wrongly ordered strict pairs; NaN with no strict annotated pair (per
+    example for 'none').
   """
   _check_ordinal(depth, relations, mask, tol, reduction)
   return _pair_fraction(_ordinal_counts(depth, relations, mask, tol), 2, 3, reduction)
@@ -380,8 +381,9 @@ def per_action_means(values: Any, actions: Sequence[str], *,
                      weights: Any = None) -> dict[str, float]:
   """Host-side weighted mean of per-example `values` [N] for each action (sorted keys).
 
-  `weights` [N] (default ones) are e.g. numbers of valid joints; an action whose weights
-  sum to 0 gets NaN.
+  `weights` [N] (default ones) are e.g. numbers of valid joints. NaN values (nothing to
+  score, e.g. `ordinal_accuracy` of an example without annotated pairs) are skipped, as
+  are zero weights; an action with nothing left gets NaN.
   """
   values = np.asarray(values, np.float64)
   if values.ndim != 1 or len(actions) != values.shape[0]:
@@ -391,6 +393,8 @@ def per_action_means(values: Any, actions: Sequence[str], *,
   if weights.shape != values.shape:
     raise ValueError(f"weights: expected shape {values.shape}, got {weights.shape}")
   names, index = np.unique(np.asarray(actions, dtype=str), return_inverse=True)
+  weights = np.where(np.isnan(values), 0.0, weights)
+  values = np.where(weights > 0, values, 0.0)
   num = np.bincount(index, weights=weights * values, minlength=len(names))
   den = np.bincount(index, weights=weights, minlength=len(names))
   with np.errstate(invalid="ignore", divide="ignore"):

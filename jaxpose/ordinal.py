@@ -99,12 +99,15 @@ def check_relations(name: str, rel: Any, num_joints: int, mask: Any = None, *,
 
 
 def _check_labels(name: str, r: Any) -> None:
+  """Labels in {-1, 0, 1}: checked for concrete values (NumPy, JAX, lists), skipped
+  under tracing (a traced label has no value to check)."""
   if not checks.is_concrete(r):
     return
   a = np.asarray(r)
-  if not np.all(np.isin(a, (-1, 0, 1))):
+  bad = ~np.isin(a, (-1, 0, 1))
+  if np.any(bad):
     raise ValueError(f"{name}: relation labels must be in {{-1, 0, 1}}, "
-                     f"got {a[~np.isin(a, (-1, 0, 1))].ravel()[0]!r}")
+                     f"got {a[bad].ravel()[0].item()!r}")
 
 
 def _label_from_diff(d: Array, tol: Any, xp) -> Array:

@@ -197,7 +197,15 @@ def test_writers_refuse_to_overwrite(tmp_path, rng):
 
 def test_writer_argument_errors(tmp_path):
   with pytest.raises(ValueError, match=r"poses3d: expected finite \[N, 17, 3\] metres"):
+    interchange.write_poses3d(tmp_path / "a.json", ["a"], np.zeros((1, 16, 3)))
+  with pytest.raises(ValueError, match=r"^poses3d: pose 0 \(id 'a'\) joint 0 \(pelvis\): "
+                     r"expected finite metres, got x = nan \(17 joints of 1 poses"):
     interchange.write_poses3d(tmp_path / "a.json", ["a"], np.full((1, 17, 3), np.nan))
+  inf = np.zeros((3, 17, 3))
+  inf[2, 16, 1] = -np.inf
+  with pytest.raises(ValueError, match=r"pose 2 \(id 'c'\) joint 16 \(r_wrist\): expected "
+                     r"finite metres, got y = -inf \(1 joints of 1 poses"):
+    interchange.write_poses3d(tmp_path / "a.json", ["a", "b", "c"], inf)
   with pytest.raises(ValueError, match=r"ids: expected 2 unique ids \(one per pose\), got 2 "
                      r"\(1 unique\)"):
     interchange.write_poses3d(tmp_path / "a.json", ["a", "a"], np.zeros((2, 17, 3)))

@@ -410,6 +410,32 @@ def test_accumulator_streaming_equals_one_shot(rng):
   assert got["action_mean"]["ordinal_accuracy"] == pytest.approx(np.mean(per_action))
 
 
+def test_ordinal_scores_without_annotated_pairs_are_nan():
+  """No annotated pair: nothing to score, NaN (not an accuracy of 0); the aggregators skip
+  NaN, so examples without pairs do not pull an action's mean down."""
+  depth = np.tile(np.arange(J, dtype=float), (3, 1))  # joint 0 closest
+  relations = np.array([[[0, 5, 1], [5, 0, 1]]] * 3, np.int8)
+  none = np.zeros((3, 2), bool)
+  for fn in (metrics.ordinal_accuracy, metrics.wrongly_ordered_fraction):
+    assert np.isnan(float(fn(depth, relations, none)))
+    assert np.isnan(float(jax.jit(fn)(depth, relations, none)))
+  mask = np.array([[True, False], [False, False], [True, True]])
+  per_example = metrics.ordinal_accuracy(depth, relations, mask, reduction="none")
+  np.testing.assert_array_equal(per_example, [1.0, np.nan, 0.5])
+  assert float(metrics.ordinal_accuracy(depth, relations, mask)) == pytest.approx(2 / 3)
+  assert metrics.per_action_means(per_example, ["a", "a", "b"]) == {"a": 1.0, "b": 0.5}
+  assert metrics.mean_over_actions(per_example, ["a", "a", "b"]) == 0.75
+  means = metrics.per_action_means(per_example, ["a", "c", "b"], weights=mask.sum(axis=1))
+  assert means["a"] == 1.0 and np.isnan(means["c"])
+  acc = metrics.MetricAccumulator()
+  acc.update(np.zeros((3, J, 3)), np.zeros((3, J, 3)), actions=["a", "c", "b"], depth=depth,
+             relations=relations, relation_mask=mask)
+  out = acc.result()
+  assert np.isnan(out["per_action"]["c"]["ordinal_accuracy"])
+  assert out["action_mean"]["ordinal_accuracy"] == 0.75
+  assert out["overall"]["ordinal_accuracy"] == pytest.approx(2 / 3)
+
+
 def test_accumulator_scores_explicit_depth(rng):
   pred, target, _ = random_data(rng, batch=2)
   depth = np.tile(np.arange(J, dtype=float), (2, 1))  # joint 0 closest

@@ -295,6 +295,20 @@ class TestBadInput:
     with pytest.raises(ValueError, match=r"^(relations|r|votes|mask): "):
       fn()
 
+  @pytest.mark.parametrize("labels", [np.array([1, 5]), jnp.array([1, 5]), [0, 5], 5,
+                                      np.array([[5]], np.int8)])
+  def test_sign_labels_name_the_plain_value(self, labels):
+    """Concrete labels (NumPy, JAX, lists, scalars): the message shows `5`, not np.int64(5)."""
+    for fn in (ordinal.to_ronchi_sign, ordinal.from_ronchi_sign):
+      with pytest.raises(ValueError) as e:
+        fn(labels)
+      assert str(e.value) == "r: relation labels must be in {-1, 0, 1}, got 5"
+
+  def test_sign_labels_are_not_checked_under_tracing(self):
+    """A traced label has no value: the check is skipped, the sign still flips."""
+    for fn in (ordinal.to_ronchi_sign, ordinal.from_ronchi_sign):
+      np.testing.assert_array_equal(jax.jit(fn)(jnp.array([1, 0, -1])), [-1, 0, 1])
+
   def test_depth_and_pairs(self):
     with pytest.raises(ValueError, match="depth"):
       ordinal.relations_from_depth(np.array([1.0, np.nan]))

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -22,6 +24,7 @@ from scipy.spatial.transform import Rotation
 from jaxpose.data import mocap
 
 _WIDTH = {"none": 0, "spherical": 4, "revolute": 1, "fixed": 0}
+_KIND = {int: "an integer", float: "a finite number", str: "a string"}  # field messages
 SKELETON_FILE = "humanoid3d.txt"
 
 
@@ -51,22 +54,51 @@ def _load_json(path: str) -> dict:
   return data
 
 
+def _field(path: str, k: int, joint: dict, key: str, kind: type, default: Any = None) -> Any:
+  """`joint[key]` of Skeleton.Joints[k] as `kind` (int, float or str); one-line errors."""
+  where = f"{path}: Skeleton.Joints[{k}].{key}"
+  if key not in joint:
+    if default is not None:
+      return default
+    raise ValueError(f"{where}: missing (expected {_KIND[kind]})")
+  value = joint[key]
+  if kind is str:
+    if not isinstance(value, str):
+      raise ValueError(f"{where}: expected {_KIND[kind]}, got {json.dumps(value)[:40]}")
+    return value
+  number = isinstance(value, (int, float)) and not isinstance(value, bool)
+  if not number or not math.isfinite(value) or (kind is int and value != int(value)):
+    raise ValueError(f"{where}: expected {_KIND[kind]}, got {json.dumps(value)[:40]}")
+  return kind(value)
+
+
 def read_skeleton(path: str | os.PathLike) -> DeepMimicSkeleton:
-  """Parses a DeepMimic character file (e.g. `humanoid3d.txt`)."""
+  """Parses a DeepMimic character file (e.g. `humanoid3d.txt`).
+
+  Raises:
+    ValueError: one line naming the file and the field (`Skeleton.Joints[k].Parent`)
+      for a missing or mistyped field, bad IDs / parents or an unsupported joint type.
+  """
   path = os.fspath(path)
-  joints = _load_json(path).get("Skeleton", {}).get("Joints")
+  skeleton = _load_json(path).get("Skeleton")
+  joints = skeleton.get("Joints") if isinstance(skeleton, dict) else None
   if not isinstance(joints, list) or not joints:
     raise ValueError(f"{path}: no Skeleton.Joints list (not a DeepMimic character file)")
-  try:
-    joints = sorted(joints, key=lambda j: int(j["ID"]))
-    ids = [int(j["ID"]) for j in joints]
-    names = [str(j["Name"]) for j in joints]
-    parents = [int(j["Parent"]) for j in joints]
-    types = [str(j["Type"]).lower() for j in joints]
-    offsets = np.array([[float(j[f"Attach{a}"]) for a in "XYZ"] for j in joints])
-    thetas = [float(j.get(f"AttachTheta{a}", 0.0)) for j in joints for a in "XYZ"]
-  except (KeyError, TypeError, ValueError) as e:
-    raise ValueError(f"{path}: malformed joint entry ({e!r})") from None
+  for k, j in enumerate(joints):
+    if not isinstance(j, dict):
+      raise ValueError(f"{path}: Skeleton.Joints[{k}]: expected an object with ID, Name, "
+                       f"Type, Parent, AttachX/Y/Z, got {json.dumps(j)[:40]}")
+  ids = [_field(path, k, j, "ID", int) for k, j in enumerate(joints)]
+  order = np.argsort(ids, kind="stable")
+  joints, ids = [joints[k] for k in order], [ids[k] for k in order]
+  fields = [(int(k), j) for k, j in zip(order, joints)]  # k: index in the file
+  names = [_field(path, k, j, "Name", str) for k, j in fields]
+  parents = [_field(path, k, j, "Parent", int) for k, j in fields]
+  types = [_field(path, k, j, "Type", str).lower() for k, j in fields]
+  offsets = np.array([[_field(path, k, j, f"Attach{a}", float) for a in "XYZ"]
+                      for k, j in fields])
+  thetas = [_field(path, k, j, f"AttachTheta{a}", float, 0.0) for k, j in fields
+            for a in "XYZ"]
   if ids != list(range(len(ids))) or parents[0] != -1 or any(
       not 0 <= p < k for k, p in enumerate(parents[1:], start=1)):
     raise ValueError(f"{path}: joints must have IDs 0..J-1 with each parent before its child")

@@ -223,8 +223,9 @@ class _OutputMetrics:
     for name, parts in self._values.items():
       values = np.concatenate([v for v, _ in parts])
       weights = np.concatenate([w for _, w in parts])
-      total = weights.sum()
-      result["overall"][name] = float(values @ weights / total) if total else float("nan")
+      ok = weights > 0  # examples without pairs are NaN with weight 0
+      total = weights[ok].sum()
+      result["overall"][name] = float(values[ok] @ weights[ok] / total) if total else float("nan")
       result["action_mean"][name] = metrics_lib.mean_over_actions(values, self._actions,
                                                                   weights=weights)
       per = metrics_lib.per_action_means(values, self._actions, weights=weights)

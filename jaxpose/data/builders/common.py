@@ -50,22 +50,50 @@ def require(path: pathlib.Path, builder: Any) -> pathlib.Path:
   return path
 
 
+_JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
+
+
+def decode_image(path: pathlib.Path | str, data: bytes, *,
+                 expected: str = "a JPEG or PNG image") -> np.ndarray:
+  """Decodes encoded image bytes to BGR uint8 [H, W, 3]; a one-line error naming `path`.
+
+  cv2 decodes a truncated JPEG with only a warning (the missing rows grey), so JPEG data
+  must also end with the end-of-image marker FF D9 (trailing NUL padding allowed).
+
+  Args:
+    path: the file the bytes came from (for messages).
+    data: the encoded bytes.
+    expected: the accepted formats, for messages.
+  """
+  if data.startswith(_JPEG_SOI) and not data.rstrip(b"\x00").endswith(_JPEG_EOI):
+    raise ValueError(f"{path}: expected {expected}, got a truncated JPEG (no "
+                     "end-of-image marker FF D9)")
+  img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if img is None:
+    raise ValueError(f"{path}: expected {expected}, could not decode it")
+  if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
+    raise ValueError(f"{path}: expected {expected}, decoded to shape {img.shape}")
+  return img
+
+
 def image_bytes(path: pathlib.Path, builder: Any) -> bytes:
   """Encoded 3-channel JPEG bytes of an image file (passed through when already RGB JPEG).
 
+  Every file is decoded first (`decode_image`: truncated or corrupt files are errors).
   Grayscale, palette or PNG files are re-encoded so every record decodes to [H, W, 3].
   """
   data = require(path, builder).read_bytes()
   try:
     with Image.open(io.BytesIO(data)) as im:  # reads the header only
-      fmt, mode = im.format, im.mode
+      fmt, mode, (w, h) = im.format, im.mode, im.size
   except Exception:  # PIL raises several types for unreadable files
     raise ValueError(f"{path}: expected a JPEG or PNG image, could not read it") from None
+  img = decode_image(path, data)
+  if img.shape[:2] != (h, w):
+    raise ValueError(f"{path}: expected a JPEG or PNG image, decoded to {img.shape[1]}x"
+                     f"{img.shape[0]} pixels but its header says {w}x{h}")
   if fmt == "JPEG" and mode == "RGB":
     return data
-  img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-  if img is None:
-    raise ValueError(f"{path}: expected a JPEG or PNG image, could not decode it")
   ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
   if not ok:
     raise ValueError(f"{path}: JPEG re-encoding failed")

@@ -1,5 +1,6 @@
 """Tests for jaxpose.models.lifting: lifting MLPs, input normalisation, registry."""
 
+import flax.traverse_util
 import hypothesis.extra.numpy as hnp
 import jax
 import jax.numpy as jnp
@@ -102,8 +103,7 @@ class TestModels:
     assert all(jax.tree.leaves(same))
     assert all(jax.tree.leaves(changed))
     # Flax convention: running = 0.9 running + 0.1 batch (PyTorch momentum 0.1).
-    h = args[0] @ variables["params"]["trunk"]["dense_in"]["kernel"]
-    h = h + variables["params"]["trunk"]["dense_in"]["bias"]
+    h = args[0] @ variables["params"]["trunk"]["dense_in"]["kernel"]  # no bias before BN
     np.testing.assert_allclose(train_upd["batch_stats"]["trunk"]["bn_in"]["mean"],
                                0.1 * h.mean(0), rtol=1e-4, atol=1e-6)
 
@@ -138,18 +138,34 @@ class TestModels:
     assert out.dtype == jnp.float32
     np.testing.assert_allclose(out, ref, rtol=0.1, atol=0.1)
 
-  def test_martinez_param_count_matches_torch_reference(self):
+  def test_martinez_param_count_is_torch_reference_less_pre_bn_biases(self):
+    """torch_lifting_ref.Lifter's count less the biases of the Linears that BN follows."""
     w, d_in, d_out = 1024, 34, 51
     linear = lambda i, o: i * o + o
     bn = 2 * w  # torch BatchNorm1d parameters (weight, bias); running stats are buffers
     block = 2 * (linear(w, w) + bn)
     for stages in (1, 2):
-      expected = linear(d_in, w) + bn + stages * block + linear(w, d_out)
-      model = lifting.MartinezLifter(width=w, num_stages=stages)
-      shapes = jax.eval_shape(
-          lambda k, m=model: m.init(k, jnp.zeros((2, d_in)), train=False), jax.random.key(0))
-      assert sum(x.size for x in jax.tree.leaves(shapes["params"])) == expected
-    assert expected == 4_296_755
+      torch_count = linear(d_in, w) + bn + stages * block + linear(w, d_out)
+      pre_bn_biases = (1 + 2 * stages) * w
+      for use_bn, expected in ((True, torch_count - pre_bn_biases),
+                               (False, torch_count - (1 + 2 * stages) * bn)):
+        model = lifting.MartinezLifter(width=w, num_stages=stages, use_bn=use_bn)
+        shapes = jax.eval_shape(
+            lambda k, m=model: m.init(k, jnp.zeros((2, d_in)), train=False),
+            jax.random.key(0))
+        assert sum(x.size for x in jax.tree.leaves(shapes["params"])) == expected
+
+  def test_no_bias_before_batch_norm(self, rng):
+    """Every Dense that BN follows has no bias (BN cancels it); the others keep theirs."""
+    for name in ("martinez", "ronchi", "reconstruction", "dpnet"):
+      for use_bn in (True, False):
+        if name == "dpnet" and not use_bn:
+          continue  # DPNet always uses batch norm
+        model = _tiny(name, **({} if name == "dpnet" else {"use_bn": use_bn}))
+        params = flax.traverse_util.flatten_dict(_init(model, _inputs(name, rng))["params"])
+        for path in {p[:-1] for p in params if len(p) > 1 and p[-2].startswith("dense_")}:
+          pre_bn = use_bn and path[-1] != "dense_out" and path[-1] != "dense_scale"
+          assert ((*path, "bias") in params) != pre_bn, (name, use_bn, path)
 
   def test_martinez_accepts_unflattened_2d(self, rng):
     model = _tiny("martinez")

@@ -157,7 +157,7 @@ def test_restore_errors(trained, tmp_path):
   assert "\n" not in str(e.value)
   deeper = tiny_config()
   deeper.model.num_stages = 2
-  with pytest.raises(ValueError, match=r"model .*: it lacks 12 the model needs \(e.g. "
+  with pytest.raises(ValueError, match=r"model .*: it lacks 10 the model needs \(e.g. "
                      r"variables\['params'\]\['trunk'\]\['block_1'\]"):
     train_lib.restore(deeper, workdir)
   with pytest.raises(ValueError, match="no checkpoint at step 5"):

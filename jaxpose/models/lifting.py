@@ -19,6 +19,9 @@ Choices shared by all models (papers/README.md, /work/shared/bench/torch_lifting
   statistics where PyTorch keeps the unbiased one; the difference is O(1/B).)
 - Dense kernels: He / Kaiming truncated normal, std sqrt(2 / fan_in), as Martinez et al.'s
   public code; biases start at zero (Martinez also draws them from the Kaiming normal).
+  A Linear followed by batch norm has no bias (BN's mean subtraction cancels it; its
+  shift `beta` plays that role), unlike the papers' code and the torch reference, which
+  keep these dead parameters.
 - Martinez's optional max-norm weight clipping is not part of the module (an optimiser
   concern).
 """
@@ -166,15 +169,18 @@ def _check_config(module: nn.Module) -> None:
 # ------------------------------------------------------------------ building blocks
 
 
-def _dense(features: int, dtype: Dtype, name: str) -> nn.Dense:
-  return nn.Dense(features, dtype=dtype, param_dtype=jnp.float32, kernel_init=KERNEL_INIT,
-                  name=name)
+def _dense(features: int, dtype: Dtype, name: str, use_bias: bool = True) -> nn.Dense:
+  return nn.Dense(features, use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32,
+                  kernel_init=KERNEL_INIT, name=name)
 
 
 def _linear_bn_relu_dropout(x: Array, *, width: int, dropout: float, use_bn: bool,
                             momentum: float, dtype: Dtype, train: bool, suffix: str) -> Array:
-  """Linear -> BN -> ReLU -> Dropout (called inside a compact module, which owns the layers)."""
-  x = _dense(width, dtype, f"dense_{suffix}")(x)  # (B, W)
+  """Linear -> BN -> ReLU -> Dropout (called inside a compact module, which owns the layers).
+
+  The Linear has no bias when BN follows: BN subtracts the batch mean, which cancels it.
+  """
+  x = _dense(width, dtype, f"dense_{suffix}", use_bias=not use_bn)(x)  # (B, W)
   if use_bn:
     x = nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=BN_EPSILON,
                      dtype=dtype, param_dtype=jnp.float32, name=f"bn_{suffix}")(x)
@@ -246,8 +252,9 @@ class MartinezLifter(nn.Module):
   """The supervised lifting baseline of Martinez et al. 2017 (and the torch benchmark reference).
 
   Linear(D_in -> width) -> BN -> ReLU -> Dropout -> num_stages x ResidualBlock ->
-  Linear(width -> out_dim). With width 1024 and 2 stages on 34 inputs: 4,296,755 params,
-  exactly `torch_lifting_ref.Lifter`.
+  Linear(width -> out_dim). With width 1024 and 2 stages on 34 inputs: 4,291,635 params,
+  `torch_lifting_ref.Lifter`'s 4,296,755 less the 5 x 1024 biases of its Linears before
+  batch norm, which BN cancels.
   """
   width: int = 1024
   num_stages: int = 2

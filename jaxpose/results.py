@@ -21,7 +21,7 @@ import numpy as np
 
 from jaxpose import methods
 from jaxpose.train import data as data_lib
-from jaxpose.train import train_lib
+from jaxpose.train import preemption, train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -127,8 +127,29 @@ SUITES: dict[str, Callable[[int], tuple[list[Experiment], list[Claim]]]] = {
 }
 
 
+class Preempted(SystemExit):
+  """A run stopped early on a preemption (its checkpoint saved, no `result.json` written).
+
+  A `SystemExit` with status `preemption.EXIT_CODE` ("try again later"), so that a
+  launcher exits cleanly and the same command resumes; `str()` is the one-line message.
+  """
+
+  def __init__(self, workdir: str, step: int):
+    super().__init__(preemption.EXIT_CODE)
+    self.message = (f"preempted: {workdir} saved step {step} (no result.json written); "
+                    "run the same command to resume")
+
+  def __str__(self) -> str:
+    return self.message
+
+
 def run(exp: Experiment, root: str) -> dict[str, Any]:
-  """Trains (or resumes) and evaluates one experiment; caches `result.json` in its dir."""
+  """Trains (or resumes) and evaluates one experiment; caches `result.json` in its dir.
+
+  Raises:
+    Preempted: training stopped on a preemption; nothing is cached, so running the
+      same command again resumes the experiment from its checkpoint.
+  """
   workdir = os.path.join(root, exp.name)
   cache = os.path.join(workdir, "result.json")
   config = load_config(exp.config, exp.overrides)
@@ -163,7 +184,17 @@ def run(exp: Experiment, root: str) -> dict[str, Any]:
 
 
 def train_and_evaluate_result(config: Any, workdir: str) -> dict[str, Any]:
+  """`train_lib.train_and_evaluate`, evaluating the checkpoint when it had nothing to train.
+
+  Raises:
+    Preempted: (after printing its message) when training stopped on a preemption: its
+      result is of an unfinished run and must not be cached.
+  """
   out = train_lib.train_and_evaluate(config, workdir)
+  if out.get("preempted"):
+    stop = Preempted(workdir, out["step"])
+    print(stop, flush=True)
+    raise stop
   if out.get("eval") is None:  # already trained to num_steps: evaluate the checkpoint
     method, variables, step = train_lib.restore(config, workdir, which="latest")
     out = {"step": step, "eval": train_lib.evaluate(method, variables,

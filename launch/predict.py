@@ -18,7 +18,6 @@ replaced: the run stops before writing anything. Errors are one line `error: ...
 import os
 import re
 
-import cv2
 import jax
 import numpy as np
 from absl import app, flags, logging
@@ -26,6 +25,7 @@ from ml_collections import config_flags
 
 from jaxpose import interchange, methods, viz
 from jaxpose.data import pipeline
+from jaxpose.data.builders import common as builders_common
 from jaxpose.methods import image as image_methods
 from jaxpose.train import sharding, steps, train_lib
 
@@ -41,7 +41,8 @@ _WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Checkpoint to u
 _MAX_FIGURES = flags.DEFINE_integer("max_figures", 8, "Figures to write at most (0: none).",
                                     lower_bound=0)
 _BBOX = flags.DEFINE_list("bbox", None, "Image methods: the person box x,y,w,h in pixels of "
-                          "every input image (default: the whole image).")
+                          "every input image (default: the whole image); at least half of "
+                          "its area must lie inside each image, else it is an error.")
 flags.mark_flags_as_required(["config", "workdir", "input", "output"])
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -135,10 +136,20 @@ def _image_files(path, method_name):
 
 
 def _read_rgb(path):
-  bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-  if bgr is None:
-    raise ValueError(f"--input: {path}: not a readable image")
+  """RGB uint8 [H, W, 3]; a corrupt, truncated or non-image file is a one-line error."""
+  with open(path, "rb") as f:
+    data = f.read()
+  formats = ", ".join(e[1:].upper() for e in IMAGE_EXTENSIONS)
+  bgr = builders_common.decode_image(f"--input: {path}", data,
+                                     expected=f"an image file ({formats})")
   return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def _boxes(images, files):
+  """`image_methods.person_box` of --bbox in each image (named in the error)."""
+  return [image_methods.person_box(
+      im.shape, _BBOX.value, name=f"--bbox={','.join(_BBOX.value or [])} for {f}")
+          for im, f in zip(images, files)]
 
 
 def _predict_images(config, method):
@@ -153,7 +164,7 @@ def _predict_images(config, method):
     raise ValueError(f"--output: {existing[0] if existing else 'two inputs share a name'}; "
                      "refusing to overwrite: choose another --output or move them away")
   images = [_read_rgb(f) for f in files]
-  boxes = [image_methods.person_box(im.shape, _BBOX.value) for im in images]
+  boxes = _boxes(images, files)
   batch = image_methods.image_batch(images, boxes, output_size=size,
                                     num_pairs=config.data.num_pairs)
   method, variables, step = train_lib.restore(config, _WORKDIR.value, step=_STEP.value,

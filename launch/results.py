@@ -15,7 +15,7 @@ import time
 from absl import app, flags
 
 from jaxpose import results
-from jaxpose.train import train_lib
+from jaxpose.train import preemption, train_lib
 
 _SUITE = flags.DEFINE_enum("suite", "lifting", list(results.SUITES), "Experiment suite.")
 _ROOT = flags.DEFINE_string("root", None, "Folder of the experiments' workdirs.", required=True)
@@ -27,6 +27,7 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing --out pa
 
 def main(argv):
   del argv
+  preemption.install()  # SIGTERM: the running experiment saves its step and exits 75
   train_lib.quiet_library_logs()
   if _OUT.value and os.path.exists(_OUT.value) and not _OVERWRITE.value:
     raise SystemExit(f"error: --out: {_OUT.value} exists; pass --overwrite to replace it")

@@ -26,7 +26,8 @@ import pytest
 import scipy.io
 import tensorflow_datasets as tfds
 
-from jaxpose import interchange, losses, metrics, methods, ordinal, ordinal_graph, skeleton
+from jaxpose import interchange, losses, metrics, methods, ordinal, ordinal_graph, results
+from jaxpose import skeleton
 from jaxpose.data import asfamc, bvh, deepmimic, mocap
 from jaxpose.data.builders import h36m, lsp_mpii, ronchi
 from jaxpose.train import checkpoint, optim, sharding, steps, train_lib
@@ -39,18 +40,25 @@ OVERRIDES = {"data.source": "mocap_resample", "data.num_threads": 0, "model.widt
              "model.num_stages": 1, "batch_size": 16, "eval_batch_size": 32,
              "num_eval_batches": 1}
 FLAGS = [f"--config={CONFIG}", *(f"--config.{k}={v}" for k, v in OVERRIDES.items())]
+IMAGE_CONFIG_FILE = ROOT / "configs" / "ordinal_coordinates.py"
+IMAGE_OVERRIDES = {"model.name": "hourglass_tiny", "model.num_stacks": 1, "model.depth": 1,
+                   "model.features": 8, "reconstruction.width": 32,
+                   "reconstruction.num_stages": 1, "data.augment.output_size": 16,
+                   "data.num_threads": 0, "eval_batch_size": 2}
+IMAGE_FLAGS = [f"--config={IMAGE_CONFIG_FILE}:quick",
+               *(f"--config.{k}={v}" for k, v in IMAGE_OVERRIDES.items())]
 OLD = 1_000_000_000_000_000_000  # ns: every input and output is dated back to 2001
 B, J = 2, 17
 NAMES = list(skeleton.H36M17.joint_names)
 POSE = [[10.0 + k, 20.0 + k] for k in range(J)]
 
 
-def _config(**overrides):
-  spec = importlib.util.spec_from_file_location("sl_config", CONFIG_FILE)
+def _config(config_file=CONFIG_FILE, base_overrides=None, **overrides):
+  spec = importlib.util.spec_from_file_location("sl_config", config_file)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config("quick")
-  config.update_from_flattened_dict({**OVERRIDES, **overrides})
+  config.update_from_flattened_dict({**(base_overrides or OVERRIDES), **overrides})
   return config
 
 
@@ -414,22 +422,87 @@ def videopose3d_npz_without_opt_in(root, scratch):
   return lambda: _build(h36m.H36mVideopose3d(data_dir=scratch), root)
 
 
+def _humanoid(root, drop=(), **joint1):
+  """humanoid3d.txt whose joint 1 has `joint1`'s fields changed and `drop` removed, and a
+  one-frame motion."""
+  joints = [{"ID": i, "Name": name, "Type": kind, "Parent": i - 1, "AttachX": 0,
+             "AttachY": -0.4 * i, "AttachZ": 0}
+            for i, (name, kind) in enumerate([("root", "none"), ("knee", "revolute")])]
+  joints[1].update(joint1)
+  for key in drop:
+    del joints[1][key]
+  _write(root / "humanoid3d.txt", {"Skeleton": {"Joints": joints}})
+  return _write(root / "motion.txt", {"Frames": [[0.1, 0, 1, 0, 1, 0, 0, 0, 0.5]]})
+
+
+@case(r"{root}/in/humanoid3d\.txt: Skeleton\.Joints\[1\]\.Parent: expected an integer, got "
+      r'"0"')
+def deepmimic_skeleton_parent_as_string(root, scratch):
+  path = _humanoid(root / "in", Parent="0")
+  return lambda: deepmimic.read_deepmimic(path)
+
+
+@case(r"{root}/in/humanoid3d\.txt: Skeleton\.Joints\[1\]\.AttachY: missing \(expected a "
+      r"finite number\)")
+def deepmimic_skeleton_missing_offset(root, scratch):
+  path = _humanoid(root / "in", drop=("AttachY",))
+  return lambda: deepmimic.read_deepmimic(path)
+
+
+@case(r"{root}/in/humanoid3d\.txt: Skeleton\.Joints\[0\]: expected an object with ID, Name, "
+      r"Type, Parent, AttachX/Y/Z, got \[0, \"root\"\]")
+def deepmimic_skeleton_joint_not_an_object(root, scratch):
+  _write(root / "in" / "humanoid3d.txt", {"Skeleton": {"Joints": [[0, "root"]]}})
+  path = _write(root / "in" / "motion.txt", {"Frames": [[0.1, 0, 1, 0, 1, 0, 0, 0]]})
+  return lambda: deepmimic.read_deepmimic(path)
+
+
+@case(r"poses3d: pose 1 \(id 'b'\) joint 4 \(l_hip\): expected finite metres, got z = nan "
+      r"\(1 joints of 1 poses are not finite\)")
+def write_poses3d_nan(root, scratch):
+  poses = np.zeros((2, J, 3))
+  poses[1, 4, 2] = np.nan
+  return lambda: interchange.write_poses3d(root / "out" / "walk_3d.json", ["a", "b"], poses)
+
+
+@case(r"{root}/lsp_dataset_original/images/im0002\.jpg: expected a JPEG or PNG image, got a "
+      r"truncated JPEG \(no end-of-image marker FF D9\)")
+def lsp_builder_truncated_jpeg(root, scratch):
+  whole = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 256, (6, 8, 3), np.uint8))
+  _lsp(root, image=whole[1].tobytes()[:-20])
+  return lambda: _build(lsp_mpii.LspMpiiOrdinal(data_dir=scratch, config="lsp"), root)
+
+
+@case(r"{root}/images/im0001\.jpg: expected a JPEG or PNG image, could not decode it")
+def ronchi_builder_truncated_png(root, scratch):
+  png = cv2.imencode(".png", np.random.default_rng(0).integers(0, 256, (6, 8, 3), np.uint8))
+  _ronchi(root, image=png[1].tobytes()[:-20])  # named .jpg: the format is in the bytes
+  return lambda: _build(ronchi.RonchiLsp(data_dir=scratch), root)
+
+
 _RUNS = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def checkpointed_run(tmp_path_factory):
-  """_RUNS['run']: a workdir holding a step-1 checkpoint of the width-16 test model."""
-  config, workdir = _config(), tmp_path_factory.mktemp("checkpointed_run")
+def _checkpoint(config, workdir, *, with_image=False):
+  """A step-1 checkpoint of `config`'s freshly initialised state in `workdir`."""
   mesh = sharding.make_mesh()
   method, tx = methods.get_method(config), optim.from_config(config.optimizer)
-  state = steps.jit_init_state(method, tx, mesh)(jax.random.key(0),
-                                                 data_lib.dummy_batch(config, 2))
+  state = steps.jit_init_state(method, tx, mesh)(
+      jax.random.key(0), data_lib.dummy_batch(config, 2, with_image=with_image))
   manager = checkpoint.make_manager(str(workdir))
   checkpoint.save(manager, 1, state)
   manager.wait_until_finished()
   manager.close()
-  _RUNS["run"] = workdir
+  return workdir
+
+
+@pytest.fixture(scope="module", autouse=True)
+def checkpointed_run(tmp_path_factory):
+  """_RUNS['run']: a workdir holding a step-1 checkpoint of the width-16 test model;
+  _RUNS['image_run']: the same of a tiny hourglass (IMAGE_FLAGS)."""
+  _RUNS["run"] = _checkpoint(_config(), tmp_path_factory.mktemp("checkpointed_run"))
+  _RUNS["image_run"] = _checkpoint(_config(IMAGE_CONFIG_FILE, IMAGE_OVERRIDES),
+                                   tmp_path_factory.mktemp("image_run"), with_image=True)
 
 
 # --- the check ------------------------------------------------------------------------------
@@ -494,6 +567,33 @@ def test_contradictory_and_empty_relation_sets_are_reported():
   np.testing.assert_array_equal(scores, 0)
   loss = losses.ranking_loss(depth=np.ones((B, J)), relations=REL, mask=np.zeros((B, 2), bool))
   assert float(loss) == 0.0  # nothing annotated: no signal, not NaN
+
+
+def test_preempted_experiment_is_not_cached(tmp_path, monkeypatch, capsys):
+  """results.run: a preempted training leaves no result.json (the next run resumes it)."""
+  calls = []
+
+  def train_and_evaluate(config, workdir):
+    calls.append(workdir)
+    if len(calls) == 1:
+      return {"step": 3, "train": {}, "eval": None, "preempted": True}
+    scores = {"mpjpe": 1.0}
+    return {"step": 5, "train": {}, "preempted": False,
+            "eval": {"overall": scores, "action_mean": scores}}
+
+  monkeypatch.setattr(results.train_lib, "train_and_evaluate", train_and_evaluate)
+  exp = results.Experiment("sl", "configs/supervised_lifting.py:quick")
+  with pytest.raises(results.Preempted) as e:
+    results.run(exp, str(tmp_path))
+  workdir = tmp_path / "sl"
+  assert e.value.code == 75 and str(e.value) == (
+      f"preempted: {workdir} saved step 3 (no result.json written); run the same command "
+      "to resume")
+  assert capsys.readouterr().out == str(e.value) + "\n"
+  assert not (workdir / "result.json").exists()
+  assert results.run(exp, str(tmp_path))["step"] == 5 and len(calls) == 2
+  assert json.loads((workdir / "result.json").read_text())["step"] == 5
+  assert results.run(exp, str(tmp_path))["step"] == 5 and len(calls) == 2  # cached now
 
 
 # --- launcher cases (subprocesses, all started at once) -----------------------------------
@@ -571,6 +671,25 @@ def predict_over_existing_output(root):
   _write(root / "out" / "walk_3d.json", "mine")
   return [PREDICT, *FLAGS, f"--workdir={root / 'run'}", "--which=latest",
           f"--input={_keypoints_json(root / 'in', 'walk')}", f"--output={root / 'out'}"]
+
+
+@launcher_case(r"error: --input: {root}/in/photo\.jpg: expected an image file \(PNG, JPG, JPEG, "
+               r"BMP, WEBP, TIF, TIFF\), could not decode it")
+def predict_image_of_a_text_file(root):
+  shutil.copytree(_RUNS["image_run"], root / "run")
+  photo = _write(root / "in" / "photo.jpg", "this is a text file, not a JPEG\n")
+  return [PREDICT, *IMAGE_FLAGS, f"--workdir={root / 'run'}", "--which=latest",
+          f"--input={photo}", f"--output={root / 'out'}"]
+
+
+@launcher_case(r"error: --bbox=500,400,100,100 for {root}/in/photo\.jpg: the box x, y, w, h = "
+               r"500, 400, 100, 100 has 0 % of its area inside the 8 x 6 \(W x H\) image; "
+               r"expected a box in image pixels with at least 50 % of it inside")
+def predict_image_bbox_outside_the_image(root):
+  shutil.copytree(_RUNS["image_run"], root / "run")
+  photo = _jpeg(root / "in" / "photo.jpg")
+  return [PREDICT, *IMAGE_FLAGS, f"--workdir={root / 'run'}", "--which=latest",
+          f"--input={photo}", f"--output={root / 'out'}", "--bbox=500,400,100,100"]
 
 
 def _run_launcher(argv, log):

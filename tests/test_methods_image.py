@@ -235,6 +235,21 @@ def test_raw_image_crop_round_trip(rng):
       image.person_box(rgb.shape, bad)
 
 
+def test_person_box_mostly_outside_the_image_is_an_error():
+  """At least half of the box's area must lie inside the image (default `min_inside`)."""
+  shape = (40, 60, 3)  # H x W
+  for box in [(50, 10, 20, 20), (-5, -5, 20, 20), (0, 0, 60, 40), (-20, 0, 40, 40)]:
+    image.person_box(shape, box)  # 50 %, 56 %, 100 %, 50 % inside: accepted
+  with pytest.raises(ValueError) as e:
+    image.person_box(shape, (500, 400, 100, 100), name="--bbox for a.jpg")
+  assert str(e.value) == ("--bbox for a.jpg: the box x, y, w, h = 500, 400, 100, 100 has 0 % "
+                          "of its area inside the 60 x 40 (W x H) image; expected a box in "
+                          "image pixels with at least 50 % of it inside")
+  with pytest.raises(ValueError, match="has 49 % of its area"):
+    image.person_box(shape, (-10.2, 0, 20, 20))
+  image.person_box(shape, (-10.2, 0, 20, 20), min_inside=0.4)
+
+
 def test_skip_reconstruction_reads_the_network_outputs_directly():
   """Sec. 3.4's ablation: [x, y, k z] of the head, scaled to the reference skeleton."""
   config = _config("ordinal_volumetric", **{"head.skip_reconstruction": True})

@@ -329,10 +329,15 @@ def ordinal_volumetric(config: Any) -> base.Method:
 # ---------------------------------------------------------------------- raw images
 
 
-def person_box(image_shape: Sequence[int],
-               bbox: Sequence[float] | None = None) -> tuple[np.ndarray, float]:
+def person_box(image_shape: Sequence[int], bbox: Sequence[float] | None = None, *,
+               name: str = "bbox", min_inside: float = 0.5) -> tuple[np.ndarray, float]:
   """(centre [2], side) of the square crop: around `bbox` (x, y, w, h pixels; side
-  max(w, h)), or the whole image (side max(H, W)) when None."""
+  max(w, h)), or the whole image (side max(H, W)) when None.
+
+  Raises:
+    ValueError: (message starting with `name`) for a malformed box, or one with less
+      than `min_inside` of its area inside the image: it would crop mostly padding.
+  """
   h, w = image_shape[:2]
   if bbox is None:
     return np.array([w / 2.0, h / 2.0]), float(max(w, h))
@@ -341,7 +346,14 @@ def person_box(image_shape: Sequence[int],
   except (TypeError, ValueError):
     x = y = bw = bh = float("nan")
   if not (bw > 0 and bh > 0 and np.isfinite([x, y, bw, bh]).all()):
-    raise ValueError(f"bbox: expected x, y, w, h (pixels, w and h > 0), got {tuple(bbox)}")
+    raise ValueError(f"{name}: expected x, y, w, h (pixels, w and h > 0), got {tuple(bbox)}")
+  inside = (max(0.0, min(x + bw, w) - max(x, 0.0)) *
+            max(0.0, min(y + bh, h) - max(y, 0.0))) / (bw * bh)
+  if inside < min_inside:
+    raise ValueError(f"{name}: the box x, y, w, h = {x:g}, {y:g}, {bw:g}, {bh:g} has "
+                     f"{int(100 * inside)} % of its area inside the {w} x {h} (W x H) image; "
+                     f"expected a box in image pixels with at least "
+                     f"{100 * min_inside:.0f} % of it inside")
   return np.array([x + bw / 2.0, y + bh / 2.0]), float(max(bw, bh))
 
 

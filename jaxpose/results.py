@@ -31,13 +31,16 @@ class Experiment:
   """One training run: a config file (with variant) and field overrides.
 
   `train=False` evaluates freshly initialised variables (for methods whose prediction
-  needs no training, e.g. the reconstruction 'direct' baseline).
+  needs no training, e.g. the reconstruction 'direct' baseline); `checkpoint_of` names
+  another experiment of the suite whose trained checkpoint this one evaluates with its
+  own config (an evaluation-only switch such as `head.skip_reconstruction`).
   """
   name: str
   config: str
   overrides: tuple[tuple[str, Any], ...] = ()
   train: bool = True
   description: str = ""
+  checkpoint_of: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,8 +125,59 @@ def lifting_suite(steps: int) -> tuple[list[Experiment], list[Claim]]:
   return exps, claims
 
 
+def _image(steps: int) -> tuple[tuple[str, Any], ...]:
+  return (("num_steps", steps), ("eval_every", steps), ("checkpoint_every", steps // 2),
+          ("log_every", 100))
+
+
+def image_suite(steps: int) -> tuple[list[Experiment], list[Claim]]:
+  """Pavlakos Table 1 on the embedded default's rendered crops (`:quick` networks).
+
+  Coordinate and volumetric heads, each with ordinal or full 3D supervision of the
+  ConvNet's depth (the reconstruction MLP gives metric 3D in both), and the same trained
+  ordinal networks read without the reconstruction MLP (`head.skip_reconstruction`).
+  """
+  o = _image(steps)
+  skip = o + (("head.skip_reconstruction", True),)
+  exps = [
+      Experiment("coord_ordinal", "configs/ordinal_coordinates.py:quick", o,
+                 description="coordinate head, ordinal supervision (+ reconstruction MLP)"),
+      Experiment("coord_full", "configs/ordinal_coordinates.py:quick,full", o,
+                 description="coordinate head, full 3D supervision (+ reconstruction MLP)"),
+      Experiment("vol_ordinal", "configs/ordinal_volumetric.py:quick", o,
+                 description="volumetric head, ordinal supervision (+ reconstruction MLP)"),
+      Experiment("vol_full", "configs/ordinal_volumetric.py:quick,full", o,
+                 description="volumetric head, full 3D supervision (+ reconstruction MLP)"),
+      Experiment("coord_ordinal_direct", "configs/ordinal_coordinates.py:quick", skip,
+                 checkpoint_of="coord_ordinal",
+                 description="`coord_ordinal` read directly, without the reconstruction MLP"),
+      Experiment("vol_ordinal_direct", "configs/ordinal_volumetric.py:quick", skip,
+                 checkpoint_of="vol_ordinal",
+                 description="`vol_ordinal` read directly, without the reconstruction MLP"),
+  ]
+  claims = [
+      Claim("coordinate head: ordinal PA-MPJPE <= 1.15 x full", "pa_mpjpe", "coord_ordinal",
+            "coord_full", 1.15, "Pavlakos Table 1: ordinal close to full"),
+      Claim("volumetric head: ordinal PA-MPJPE <= 1.15 x full", "pa_mpjpe", "vol_ordinal",
+            "vol_full", 1.15, "Pavlakos Table 1: ordinal close to full"),
+      Claim("reconstruction MLP lowers the coordinate net's error", "pa_mpjpe",
+            "coord_ordinal", "coord_ordinal_direct", 1.0, "Pavlakos Table 1 / Sec. 3.4"),
+      Claim("reconstruction MLP lowers the volumetric net's error", "pa_mpjpe",
+            "vol_ordinal", "vol_ordinal_direct", 1.0, "Pavlakos Table 1 / Sec. 3.4"),
+  ]
+  return exps, claims
+
+
 SUITES: dict[str, Callable[[int], tuple[list[Experiment], list[Claim]]]] = {
     "lifting": lifting_suite,
+    "image": image_suite,
+}
+# What each suite evaluates on (the results page's introduction).
+HELD_OUT = {
+    "lifting": "Held-out subjects of the embedded default (CMU subjects 02 and 35; their 2D "
+               "from fixed virtual cameras)",
+    "image": "Held-out subjects of the embedded default's rendered crops (`mocap_images` "
+             "test split, CMU subjects 02 and 35; 1,024 crops)",
 }
 
 
@@ -166,15 +220,17 @@ def run(exp: Experiment, root: str) -> dict[str, Any]:
   os.makedirs(workdir, exist_ok=True)
   with open(stamp, "w") as f:
     json.dump(as_json, f, indent=1)
-  if exp.train:
+  if exp.checkpoint_of:
+    method, variables, step = train_lib.restore(config, os.path.join(root, exp.checkpoint_of),
+                                                which="latest")
+    out = {"step": step, "eval": _evaluate(config, method, variables)}
+  elif exp.train:
     out = train_and_evaluate_result(config, workdir)
   else:
     method = methods.get_method(config)
     batch = data_lib.dummy_batch(config, 2)
     variables = method.init(jax.random.key(config.seed), batch)
-    out = train_lib.evaluate(method, variables, data_lib.eval_iterator(config),
-                             ordinal_tol=config.data.tie_tol)
-    out = {"step": 0, "eval": out}
+    out = {"step": 0, "eval": _evaluate(config, method, variables)}
   result = {"name": exp.name, "description": exp.description, "step": out["step"],
             "overall": out["eval"]["overall"], "action_mean": out["eval"]["action_mean"],
             "config": as_json}
@@ -197,27 +253,36 @@ def train_and_evaluate_result(config: Any, workdir: str) -> dict[str, Any]:
     raise stop
   if out.get("eval") is None:  # already trained to num_steps: evaluate the checkpoint
     method, variables, step = train_lib.restore(config, workdir, which="latest")
-    out = {"step": step, "eval": train_lib.evaluate(method, variables,
-                                                    data_lib.eval_iterator(config),
-                                                    ordinal_tol=config.data.tie_tol)}
+    out = {"step": step, "eval": _evaluate(config, method, variables)}
   return out
 
 
+def _evaluate(config: Any, method: Any, variables: Any) -> dict[str, Any]:
+  """`train_lib.evaluate` on the config's held-out split, as the training loop does."""
+  return train_lib.evaluate(method, variables, data_lib.eval_iterator(config),
+                            max_batches=config.num_eval_batches,
+                            ordinal_tol=config.data.tie_tol)
+
+
+PERCENT = ("pck3d", "auc", "ordinal_accuracy", "pck2d", "depth_ordinal_accuracy")
+
+
 def _fmt(x: float, metric: str) -> str:
-  return f"{100 * x:.1f} %" if metric in ("pck3d", "auc", "ordinal_accuracy") else f"{x:.1f}"
+  return f"{100 * x:.1f} %" if metric in PERCENT else f"{x:.1f}"
 
 
 def page(suite: str, results: dict[str, dict], claims: list[Claim], command: str,
          seconds: float) -> str:
   """The results page (markdown)."""
   metrics = ("mpjpe", "pa_mpjpe", "n_mpjpe", "pck3d", "auc", "ordinal_accuracy")
+  if any("pck2d" in r["action_mean"] for r in results.values()):
+    metrics += ("pck2d", "depth_ordinal_accuracy")
   lines = [f"# Results: {suite} suite", "",
            f"Regenerate with `{command}`.", "",
            f"Measured {datetime.date.today().isoformat()} on {platform.machine()} "
            f"CPU ({os.cpu_count()} cores), JAX {jax.__version__}, "
-           f"{seconds / 60:.0f} min in all. Held-out subjects of the embedded default "
-           "(CMU subjects 02 and 35; their 2D from fixed virtual cameras); errors in mm, "
-           "mean over actions (motion sequences), then over actions.", "",
+           f"{seconds / 60:.0f} min in all. {HELD_OUT.get(suite, 'Held-out data')}; errors "
+           "in mm, mean per action (motion sequence), then over actions.", "",
            "| experiment | what | steps | " + " | ".join(metrics) + " |",
            "|---|---|---|" + "---|" * len(metrics)]
   for name, r in results.items():

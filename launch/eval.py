@@ -10,16 +10,24 @@ the config's virtual cameras). Writes `eval/metrics.json` (MPJPE, PA-MPJPE, N-MP
 mm, 3DPCK, AUC, ordinal accuracy: mean over actions, overall, per action, per joint)
 and `eval/poses.png`. Nothing is overwritten: when either exists, the pair is named
 `metrics-<step>[-mocap|-<split>][-<n>].json` / `poses-<same>.png`. Errors are one line.
+
+DRPose3D: for `drpose_prcnn` (rankings, no 3D) it also writes the per-entry accuracy of
+the discretised ranking matrix, `eval/pair_accuracy*.json` (the file DPNet's statistical
+augmentation reads: `configs/drpose_dpnet.py:flip_from=FILE`); `drpose_full` evaluates
+the whole pipeline (2D estimator -> PRCNN -> DPNet, stages named in its config; --split
+test_cameras for the held-out camera range).
 """
 
 import json
 import math
 import os
 
+import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jaxpose import viz
+from jaxpose.methods import prcnn
 from jaxpose.train import data as data_lib
 from jaxpose.train import train_lib
 
@@ -105,8 +113,20 @@ def main(argv):
     metrics_name, figure_name = _free_names(folder, step, tag)
     samples = result["samples"]
     titles = [f"{a} #{i}" for a, i in zip(samples["action"], samples["index"])]
-    fig = viz.pose_comparison_figure(samples["pred"], samples["target"], titles=titles)
-    viz.save_figure(fig, os.path.join(folder, figure_name))
+    if "pred" in samples:  # methods that predict 3D
+      fig = viz.pose_comparison_figure(samples["pred"], samples["target"], titles=titles)
+      viz.save_figure(fig, os.path.join(folder, figure_name))
+    else:
+      figure_name = None
+    if config.method == "drpose_prcnn":  # DRPose3D 3.3: per-entry accuracy for DPNet's flips
+      accuracy = prcnn.pair_accuracy(method, variables, _data(config)[0],
+                                     epsilon=config.prcnn.epsilon,
+                                     tie_tol=config.data.tie_tol,
+                                     max_batches=_NUM_BATCHES.value)
+      result["pair_accuracy_file"] = os.path.join(
+          folder, metrics_name.replace("metrics", "pair_accuracy"))
+      result["mean_pair_accuracy"] = float(accuracy[~np.eye(len(accuracy), dtype=bool)].mean())
+      prcnn.write_accuracy(result["pair_accuracy_file"], accuracy)
     path = os.path.join(folder, metrics_name)
     text = json.dumps(_report(config, result, step, evaluated, figure_name), indent=1,
                       allow_nan=False)
@@ -116,6 +136,8 @@ def main(argv):
     logging.debug("Traceback:", exc_info=True)
     raise SystemExit(f"error: {e}") from None
   means = " ".join(f"{k}={v:.4g}" for k, v in result["action_mean"].items())
+  if "mean_pair_accuracy" in result:
+    means += f" mean_pair_accuracy={result['mean_pair_accuracy']:.4g}"
   print(f"step={step} examples={result['num_examples']} {means} -> {path}")
 
 

@@ -178,6 +178,9 @@ def _predict_images(config, method):
     part = jax.tree.map(lambda x, lo=lo: _pad(x[lo:lo + chunk], chunk),
                         pipeline.device_fields(batch))
     outs.append(jax.device_get(fn(variables, sharding.shard_global_batch(part, mesh))))
+  if "pose3d" not in outs[0]:
+    raise ValueError(f"--config: {method.name} predicts no 3D (PRCNN ranks joint depths); "
+                     "predict 3D with the whole pipeline, configs/drpose_full.py")
   if "keypoints2d" not in outs[0]:
     raise ValueError(f"--config: {method.name} predicts no 2D from images (it reads 2D from "
                      "its batch); use ordinal_coordinates or ordinal_volumetric")

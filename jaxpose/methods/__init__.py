@@ -3,6 +3,7 @@
 from typing import Any, Callable
 
 from jaxpose.methods import dpnet, explicit2d, image, lifting, reconstruction, relative
+from jaxpose.methods import drpose_full, prcnn
 from jaxpose.methods.base import Method
 
 # config.method -> factory (config) -> Method.
@@ -11,6 +12,8 @@ METHODS: dict[str, Callable[[Any], Method]] = {
     "relative_lifting": relative.relative_lifting,
     "ordinal_reconstruction": reconstruction.ordinal_reconstruction,
     "drpose_dpnet": dpnet.drpose_dpnet,
+    "drpose_prcnn": prcnn.drpose_prcnn,
+    "drpose_full": drpose_full.drpose_full,
     "ordinal_depth": image.ordinal_depth,
     "ordinal_coordinates": image.ordinal_coordinates,
     "ordinal_volumetric": image.ordinal_volumetric,

@@ -13,6 +13,13 @@ the data pipeline's `rank_flip_prob` flips entries as a PRCNN would get them wro
 3.3). `config.dpnet.ranking = 'none'` drops DepthNet and its loss term and feeds PoseNet
 O = 0 (`DPNet(use_ranking=False)`): the same PoseNet with no ranking information, the
 paper's "2D pose only" comparison at equal size.
+
+Statistical ranking augmentation (Sec. 3.3): `config.dpnet.flip_accuracy` names a
+trained PRCNN's per-entry accuracy JSON (`methods.prcnn.write_accuracy`); entry (i, j)
+is then flipped with probability 1 - accuracy_ij (`flip_probability`) by the lifting
+data path, which reads it from `config.data.augment.rank_flip_prob` ([J, J]). The config
+variant `flip_from=PATH` sets both; the method checks they agree, so a path that never
+reached the data pipeline (a bare `--config.dpnet.flip_accuracy=` override) is an error.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpose import checks, geometry, losses, metrics, ordinal
-from jaxpose.methods import base, lifting
+from jaxpose.methods import base, lifting, prcnn
 from jaxpose.models import lifting as lifting_models
 
 Array = jax.Array
@@ -38,8 +46,34 @@ def ranking_input(batch: base.Batch) -> Array:
   return m.astype(jnp.float32)
 
 
+def flip_probability(path: str) -> tuple[tuple[float, ...], ...]:
+  """[J, J] nested tuple 1 - accuracy_ij of a PRCNN accuracy JSON (Sec. 3.3), the form
+  `AugmentConfig.rank_flip_prob` takes."""
+  return prcnn.flip_probability(path)
+
+
+def mean_flip_probability(probs: Any) -> float:
+  """Mean off-diagonal flip probability of a [J, J] matrix (a PRCNN's mean error rate)."""
+  p = np.asarray(probs, np.float64)
+  return float(p[~np.eye(len(p), dtype=bool)].mean())
+
+
+def _check_flip_accuracy(config: Any) -> None:
+  """`config.dpnet.flip_accuracy` (if set) must be what the data pipeline flips with."""
+  path = config.dpnet.get("flip_accuracy", "")
+  if not path:
+    return
+  want = np.asarray(flip_probability(path))
+  have = np.asarray(config.data.augment.rank_flip_prob, np.float64)
+  if have.shape != want.shape or not np.allclose(have, want, atol=1e-9):
+    raise ValueError(f"config.dpnet.flip_accuracy: {path} is not in "
+                     "config.data.augment.rank_flip_prob; set it with the config variant "
+                     "flip_from=PATH (configs/drpose_dpnet.py), not a field override")
+
+
 def drpose_dpnet(config: Any) -> base.Method:
   """DPNet trained with eq. 6 (module docstring)."""
+  _check_flip_accuracy(config)
   mode = config.dpnet.ranking
   checks.one_of("config.dpnet.ranking", mode, RANKING_INPUTS)
   use_ranking = mode == "relations"

@@ -97,6 +97,9 @@ def restore(config: Any, workdir: str, *, step: int | None = None,
     ValueError (one line): no checkpoint in `workdir`, no such step, or a checkpoint
       whose variables do not match the config's model (both named).
   """
+  if config.method == "drpose_full":  # trained stages named by the config, no checkpoint
+    from jaxpose.methods import drpose_full  # pylint: disable=g-import-not-at-top
+    return drpose_full.restore(config)  # (it restores each stage with this function)
   mesh = sharding.make_mesh()
   method = methods.get_method(config)
   manager = checkpoint.make_manager(workdir, best_metric=config.best_metric,
@@ -145,30 +148,38 @@ def evaluate(method: methods.Method, variables: dict[str, Any], iterator: Iterab
   acc = metrics_lib.MetricAccumulator(tol=ordinal_tol)
   extra = _OutputMetrics()
   samples: dict[str, list] = {}
+  num_valid = 0
   for i, batch in enumerate(iterator):
     if max_batches and i >= max_batches:
       break
     valid = np.asarray(batch["valid"], bool)
     outputs = jax.device_get(
         predict(variables, sharding.shard_global_batch(pipeline.device_fields(batch), mesh)))
-    pred = np.asarray(outputs["pose3d"])
     if not valid.any():
       continue
+    num_valid += int(valid.sum())
     sel = lambda x: np.asarray(x)[valid]  # noqa: E731
-    target = sel(batch["keypoints3d"])
     actions = [a for a, v in zip(batch["meta"]["action"], valid) if v]
-    acc.update(pred[valid], target, actions=actions,
-               mask=sel(batch["joint_mask"] & batch["has_3d"][:, None]),
-               relations=sel(batch["relations"]),
-               relation_mask=sel(batch["relation_mask"] & batch["has_ordinal"][:, None]))
+    if "pose3d" in outputs:
+      pred = np.asarray(outputs["pose3d"])
+      acc.update(pred[valid], sel(batch["keypoints3d"]), actions=actions,
+                 mask=sel(batch["joint_mask"] & batch["has_3d"][:, None]),
+                 relations=sel(batch["relations"]),
+                 relation_mask=sel(batch["relation_mask"] & batch["has_ordinal"][:, None]))
+    else:  # a method that predicts no 3D (e.g. PRCNN's rankings)
+      pred = np.full(np.shape(batch["keypoints3d"]), np.nan, np.float32)
     extra.update(outputs, batch, valid, actions)
     _keep_samples(samples, batch, pred, valid, num_samples, outputs)
-  if not len(acc):
+  if not num_valid:
     raise ValueError("iterator: no valid evaluation examples")
-  result = acc.result()
+  result = acc.result() if len(acc) else {
+      "num_examples": num_valid, "overall": {}, "action_mean": {}, "per_action": {},
+      "per_joint": {}}
   extra.add_to(result)
   result["samples"] = {k: v if k in ("action", "subject") else np.concatenate(v)
                        for k, v in samples.items()}
+  if not len(acc):
+    result["samples"].pop("pred", None)  # no poses: no pose figure
   return result
 
 

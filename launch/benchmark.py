@@ -40,7 +40,9 @@ FAMILIES = (
     ("Pavlakos volumetric hourglass (:quick)", "configs/ordinal_volumetric.py:quick", 10),
     ("Pavlakos volumetric hourglass (paper)", "configs/ordinal_volumetric.py", 2),
     ("DRPose3D PRCNN (:quick)", "configs/drpose_prcnn.py:quick", 10),
+    ("DRPose3D PRCNN (paper: ResNet-34, 128²)", "configs/drpose_prcnn.py", 2),
     ("Habibie explicit-2D (:quick)", "configs/explicit2d.py:quick", 10),
+    ("Habibie explicit-2D (paper: ResNet-50, 256²)", "configs/explicit2d.py", 2),
 )
 _MODE = flags.DEFINE_enum("mode", None, MODES, "What to time (default: 'train' with "
                           "--config, else 'image_loader').")

@@ -131,7 +131,10 @@ def test_train_mode_prints_samples_per_sec_last():
 
 
 def test_compare_torch_alternates_rounds():
-  """Skipped unless an interpreter ($JAXPOSE_TORCH_PYTHON, the shared venv) has torch."""
+  """Skipped unless an interpreter ($JAXPOSE_TORCH_PYTHON, the shared venv) has torch and
+  the reference scripts are there ($JAXPOSE_TORCH_REF_DIR, ../shared/bench)."""
+  if not os.path.isfile(os.path.join(bench_train.DEFAULT_REFERENCE_DIR, "torch_lifting_ref.py")):
+    pytest.skip(f"no torch reference scripts in {bench_train.DEFAULT_REFERENCE_DIR}")
   config, seen = _tiny(), []
   config.model.width = 1024
   for python in filter(None, TORCH_PYTHONS):

@@ -137,5 +137,6 @@ def test_kill_anywhere_harness(tmp_path):
   assert "interrupted run: 10 kills, 12 processes" in report
   assert report.count(" restored") == 10 and "unreadable" not in report
   assert "SIGTERM: " in report and "exit status 75, preempted: saved step" in report
-  assert "final train state: 51 arrays compared, 0 differ" in report
+  compared = re.search(r"final train state: (\d+) arrays compared, 0 differ", report)
+  assert compared and int(compared.group(1)) > 20, report  # params, BN stats, Adam moments
   assert report.strip().endswith("OK: bit-identical to the uninterrupted run")

@@ -25,7 +25,7 @@ import ml_collections
 
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import common  # noqa: E402  pylint: disable=g-import-not-at-top
-from jaxpose.methods import dpnet  # noqa: E402  pylint: disable=g-import-not-at-top
+from jaxpose.methods import dpnet, prcnn  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -56,7 +56,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.augment.noise_2d_px = arg.noise2d  # training 2D noise
   config.data.eval_rank_flip_prob = flip  # the same PRCNN error rate at test
   if arg.flip_from:
-    probs = dpnet.flip_probability(arg.flip_from)  # [J, J] nested tuple, 1 - accuracy
+    probs = prcnn.flip_probability(arg.flip_from)  # [J, J] nested tuple, 1 - accuracy
     # The float field cannot take the matrix: the augment block is rebuilt with it.
     config.data.augment = ml_collections.ConfigDict(
         {**config.data.augment.to_dict(), "rank_flip_prob": probs})

@@ -16,7 +16,7 @@ paper's "2D pose only" comparison at equal size.
 
 Statistical ranking augmentation (Sec. 3.3): `config.dpnet.flip_accuracy` names a
 trained PRCNN's per-entry accuracy JSON (`methods.prcnn.write_accuracy`); entry (i, j)
-is then flipped with probability 1 - accuracy_ij (`flip_probability`) by the lifting
+is then flipped with probability 1 - accuracy_ij (`prcnn.flip_probability`) by the lifting
 data path, which reads it from `config.data.augment.rank_flip_prob` ([J, J]). The config
 variant `flip_from=PATH` sets both; the method checks they agree, so a path that never
 reached the data pipeline (a bare `--config.dpnet.flip_accuracy=` override) is an error.
@@ -46,12 +46,6 @@ def ranking_input(batch: base.Batch) -> Array:
   return m.astype(jnp.float32)
 
 
-def flip_probability(path: str) -> tuple[tuple[float, ...], ...]:
-  """[J, J] nested tuple 1 - accuracy_ij of a PRCNN accuracy JSON (Sec. 3.3), the form
-  `AugmentConfig.rank_flip_prob` takes."""
-  return prcnn.flip_probability(path)
-
-
 def mean_flip_probability(probs: Any) -> float:
   """Mean off-diagonal flip probability of a [J, J] matrix (a PRCNN's mean error rate)."""
   p = np.asarray(probs, np.float64)
@@ -63,7 +57,7 @@ def _check_flip_accuracy(config: Any) -> None:
   path = config.dpnet.get("flip_accuracy", "")
   if not path:
     return
-  want = np.asarray(flip_probability(path))
+  want = np.asarray(prcnn.flip_probability(path))
   have = np.asarray(config.data.augment.rank_flip_prob, np.float64)
   if have.shape != want.shape or not np.allclose(have, want, atol=1e-9):
     raise ValueError(f"config.dpnet.flip_accuracy: {path} is not in "

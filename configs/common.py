@@ -54,7 +54,11 @@ def data_config() -> ml_collections.ConfigDict:
   d.manual_dir = ""  # folder of manually downloaded files (real datasets; see README)
   d.allow_pickle = False  # opt in to unpickling Human3.6M VideoPose3D npz files you trust
   d.mocap_path = ""  # canonical MoCap npz for 'mocap_resample'; '' = the embedded default
-  d.test_subjects = mocap.DEFAULT_TEST_SUBJECTS  # held-out subjects ('mocap_resample')
+  # Poses held out of training ('mocap_resample' splits and the training-set statistics
+  # some losses use; a tfds source's builder config fixes its own split, so keep them
+  # alike: `hold_out_motions`): subject names and sequence-name patterns (mocap.held_out).
+  d.test_subjects = mocap.DEFAULT_TEST_SUBJECTS
+  d.test_sequences = ()
   d.mocap_fps = 20.0  # frame rate MoCap folders are read at (eval --mocap_dir)
   # Virtual cameras for 'mocap_resample' and --mocap_dir (data.virtual.CameraRange:
   # distance_mean/std metres, elevation_deg/azimuth_deg ranges, focal px, image_size px).
@@ -74,6 +78,21 @@ def data_config() -> ml_collections.ConfigDict:
   d.eval_noise_2d_px = 0.0
   d.eval_rank_flip_prob = 0.0
   return d
+
+
+def hold_out_motions(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Holds out a motion type (`mocap.DEFAULT_TEST_MOTIONS`: dance) instead of subjects:
+  the embedded tfds sources switch to their `motions` builder config."""
+  d = config.data
+  base, _, _ = d.source.partition("/")
+  if base in ("mocap_lifting", "mocap_images"):
+    d.source = f"{base}/motions"
+  elif base != "mocap_resample":
+    raise ValueError(f"config.data.source: held-out motions need the embedded default "
+                     f"(mocap_lifting, mocap_images or mocap_resample), got {d.source!r}")
+  d.test_subjects = ()
+  d.test_sequences = mocap.DEFAULT_TEST_MOTIONS
+  return config
 
 
 def base_config() -> ml_collections.ConfigDict:

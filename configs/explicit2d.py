@@ -117,11 +117,14 @@ def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Variants: quick, noproj (no projection loss), no2d (no 2D-only data)."""
-  arg = common.parse_arg(arg, quick=False, noproj=False, no2d=False)
+  """Variants: quick, noproj (no projection loss), no2d (no 2D-only data), motions
+  (hold out a motion type, dance, instead of subjects: `common.hold_out_motions`)."""
+  arg = common.parse_arg(arg, quick=False, noproj=False, no2d=False, motions=False)
   config = paper_config()
   config.explicit2d.projection_loss = not arg.noproj
   config.explicit2d.use_2d_only = not arg.no2d
+  if arg.motions:
+    common.hold_out_motions(config)
   if arg.quick:
     quick(config)
   return config

@@ -61,8 +61,7 @@ def lifting_loader(*, resample_cameras: bool, data_dir: str | None = None,
   aug = augment.AugmentConfig(noise_2d_px=5.0, rank_flip_prob=0.1 if resample_cameras else 0)
   if resample_cameras:
     data = mocap.load_canonical(mocap.default_mocap_path())
-    frames = np.flatnonzero(~np.isin(np.asarray(data["subject_names"])[data["subject"]],
-                                     mocap.DEFAULT_TEST_SUBJECTS))
+    frames = np.flatnonzero(~mocap.held_out(data))
     it = resample.make_mocap_pipeline(data, frames, batch_size=batch_size, seed=seed,
                                       num_pairs=num_pairs, augment=aug)
   else:

@@ -374,3 +374,32 @@ def test_unknown_split_and_test_subject(tiny, tmp_path):
                                 test_subjects=("cmu_99",))
   with pytest.raises(ValueError, match="test_subjects.*cmu_99"):
     datasets.prepare("mocap_lifting", data_dir=str(tmp_path), config=bad)
+
+
+def test_held_out_by_subject_and_sequence_pattern(tiny):
+  data = tiny["data"]
+  subject = np.asarray(data["subject_names"])[data["subject"]]
+  sequence = np.asarray(data["sequence_names"])[data["sequence"]]
+  salsa = np.char.startswith(sequence.astype(str), "cmu_salsa_daz_bvh/")
+  assert salsa.any() and not salsa.all()
+  np.testing.assert_array_equal(mocap.held_out(data, TEST_SUBJECTS), np.isin(subject, TEST_SUBJECTS))
+  np.testing.assert_array_equal(mocap.held_out(data, (), ("cmu_salsa_daz_bvh/*",)), salsa)
+  np.testing.assert_array_equal(mocap.held_out(data, ("cmu_02",), ("cmu_salsa_daz_bvh/*",)),
+                                salsa | (subject == "cmu_02"))
+  with pytest.raises(ValueError, match=r"test_sequences: 'ballet/\*' matches no sequence") as e:
+    mocap.held_out(data, (), ("ballet/*",))
+  assert "\n" not in str(e.value)
+
+
+def test_motions_config_holds_out_a_motion_type_of_every_subject(tiny, tmp_path):
+  config = embedded.EmbeddedConfig(name="tiny_motions", mocap_path=str(tiny["path"]),
+                                   test_sequences=("cmu_salsa_daz_bvh/*", "deepmimic/*dance*"))
+  builder = datasets.prepare("mocap_lifting", data_dir=str(tmp_path), config=config)
+  train, test = _records(builder, "train"), _records(builder, "test")
+  def actions(records):
+    return {_text(r["meta"]["action"]) for r in records}
+  assert actions(test) and all(a.startswith("cmu_salsa_daz_bvh/") or "dance" in a
+                               for a in actions(test))
+  assert not any(a.startswith("cmu_salsa_daz_bvh/") or "dance" in a for a in actions(train))
+  assert "cmu_02" in {_text(r["meta"]["subject"]) for r in train}  # subjects stay in training
+  assert {"default", "motions"} <= {c.name for c in embedded.MocapImages.BUILDER_CONFIGS}

@@ -229,6 +229,19 @@ def test_subject_bone_lengths_are_training_subjects():
   assert np.all((lengths > 0.02) & (lengths < 0.7))
 
 
+def test_motions_variant_holds_out_dance_of_every_subject():
+  config = load_config(f"{SPEC}:quick,motions")
+  assert config.data.source == "mocap_images/motions"
+  data, train, test = data_lib.mocap_split(config)
+  names = np.asarray(data["sequence_names"])[data["sequence"]]
+  assert all(n.startswith(("cmu_salsa", "cmu_iclone")) or "dance" in n for n in names[test])
+  assert not any("dance" in n or n.startswith("cmu_salsa") for n in names[train])
+  subjects = set(np.asarray(data["subject_names"])[data["subject"][train]].tolist())
+  assert {"cmu_02", "cmu_35"} <= subjects and not {"cmu_05", "cmu_60"} & subjects
+  # the bone-length pool is the training subjects: no dance-only subject
+  assert len(explicit2d.subject_bone_lengths(config)) == len(subjects)
+
+
 @pytest.mark.parametrize("field, value, match", [
     ("explicit2d.share_2d_only", 1.5, "share_2d_only"),
     ("explicit2d.share_2d_only", -0.1, "share_2d_only"),

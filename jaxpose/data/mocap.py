@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fnmatch
 import importlib.resources
 import os
 import re
@@ -192,6 +193,39 @@ RIGS_BY_NAME = {r.name: r for r in RIGS}
 # Held-out subjects of the embedded default (`builders_embedded`): 16% of its frames,
 # walking (35) and walk/run/jump/punch/swordplay (02), in cgspeed and ASF/AMC.
 DEFAULT_TEST_SUBJECTS = ("cmu_02", "cmu_35")
+# Held-out motion type of the embedded default (`mocap_lifting/motions`,
+# `mocap_images/motions`): dance, 21% of its frames (CMU 60 salsa, CMU 05 modern dance,
+# DeepMimic's two dances). No other sequence dances, so training sees walking, running,
+# jumping, playground climbing, fighting, acrobatics but no dance. fnmatch patterns over
+# sequence names (`<folder>/<file stem>`).
+DEFAULT_TEST_MOTIONS = ("cmu_salsa_daz_bvh/*", "cmu_iclone_bvh/*", "deepmimic/*dance*")
+
+
+def held_out(data: dict, subjects=(), sequences=(), *, where: str = "test") -> np.ndarray:
+  """bool [frames]: held out from training, by subject name or sequence-name pattern.
+
+  A frame is held out when its subject is in `subjects` or its sequence name matches one
+  of the fnmatch patterns `sequences`; both empty = `DEFAULT_TEST_SUBJECTS`. A subject
+  not in `data` or a pattern that matches no sequence is an error naming it (`where`
+  prefixes the field names: e.g. 'config.data.test').
+  """
+  subjects, sequences = tuple(subjects), tuple(sequences)
+  if not subjects and not sequences:
+    subjects = DEFAULT_TEST_SUBJECTS
+  subject = np.asarray(data["subject_names"])[data["subject"]]
+  known = sorted(set(subject.tolist()))
+  unknown = sorted(set(subjects) - set(known))
+  if unknown:
+    raise ValueError(f"{where}_subjects: {unknown} not in the MoCap (subjects: {known})")
+  names = np.asarray(data["sequence_names"]).tolist()
+  matched = np.zeros(len(names), bool)
+  for pattern in sequences:
+    hit = np.asarray([fnmatch.fnmatchcase(n, pattern) for n in names], bool)
+    if not hit.any():
+      raise ValueError(f"{where}_sequences: {pattern!r} matches no sequence name (expected "
+                       f"fnmatch patterns over names like {names[0]!r})")
+    matched |= hit
+  return np.isin(subject, subjects) | matched[data["sequence"]]
 
 
 def find_joint(names, name: str) -> int:

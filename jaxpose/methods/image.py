@@ -276,9 +276,7 @@ def pavlakos_method(config: Any, head: str, name: str) -> base.Method:
   sigma = float(config.head.heatmap_sigma)
   skip_reconstruction = bool(config.head.get("skip_reconstruction", False))
   if skip_reconstruction:
-    data = config.data
-    ratio = reconstruction.depth_to_plane_ratio(data.get("mocap_path", ""),
-                                                tuple(data.get("test_subjects", ())))
+    ratio = reconstruction.depth_to_plane_ratio(*relative.mocap_split_args(config))
     bones = jnp.asarray(relative.reference_bones(config))
 
   def init(key: Array, batch: base.Batch) -> base.Variables:

@@ -42,13 +42,11 @@ ROOT = lifting.ROOT
 
 @functools.lru_cache(maxsize=4)
 def depth_to_plane_ratio(mocap_path: str = "", test_subjects: tuple[str, ...] = (),
-                         num_views: int = 8) -> float:
+                         test_sequences: tuple[str, ...] = (), num_views: int = 8) -> float:
   """Mean over training poses and horizontal view directions of std(depth) / RMS(x, y)
   of the root-relative pose (the scale between standardised depth and `lifter_input`)."""
   data = mocap.load_canonical(mocap_path or mocap.default_mocap_path())
-  subjects = np.asarray(data["subject_names"])[data["subject"]]
-  pose = data["positions_3d"][~np.isin(subjects, list(test_subjects or
-                                                      mocap.DEFAULT_TEST_SUBJECTS))]
+  pose = data["positions_3d"][~mocap.held_out(data, test_subjects, test_sequences)]
   pose = pose - pose[:, :1]
   ratios = []
   for a in np.linspace(0, np.pi, num_views, endpoint=False):  # world y up, camera level
@@ -97,7 +95,7 @@ def ordinal_reconstruction(config: Any) -> base.Method:
 
   def predict(variables: base.Variables, batch: base.Batch) -> Array:
     if rc.direct:
-      k = depth_to_plane_ratio(config.data.mocap_path, tuple(config.data.test_subjects))
+      k = depth_to_plane_ratio(*relative.mocap_split_args(config))
       direct = inputs(batch) * jnp.asarray([1.0, 1.0, k], jnp.float32)
       return relative.to_metres(direct, bones)
     out = base.apply_eval(model, variables, inputs(batch))

@@ -34,15 +34,15 @@ ROOT = JOINTS.root
 
 
 @functools.lru_cache(maxsize=4)
-def mean_bone_lengths(mocap_path: str = "", test_subjects: tuple[str, ...] = ()) -> np.ndarray:
-  """f32 [J-1] mean H36M17 bone lengths (metres) of the MoCap file's training subjects.
+def mean_bone_lengths(mocap_path: str = "", test_subjects: tuple[str, ...] = (),
+                      test_sequences: tuple[str, ...] = ()) -> np.ndarray:
+  """f32 [J-1] mean H36M17 bone lengths (metres) of the MoCap file's training poses
+  (`mocap.held_out` excluded).
 
   Ronchi's skeleton loss compares with "the training set mean" bone ratios.
   """
   data = mocap.load_canonical(mocap_path or mocap.default_mocap_path())
-  subjects = np.asarray(data["subject_names"])[data["subject"]]
-  keep = ~np.isin(subjects, list(test_subjects or mocap.DEFAULT_TEST_SUBJECTS))
-  pose = data["positions_3d"][keep]
+  pose = data["positions_3d"][~mocap.held_out(data, test_subjects, test_sequences)]
   child, parent = JOINTS.bones[:, 0], JOINTS.bones[:, 1]
   return np.linalg.norm(pose[:, child] - pose[:, parent], axis=-1).mean(0).astype(np.float32)
 
@@ -55,8 +55,15 @@ def reference_bones(config: Any) -> np.ndarray:
       raise ValueError(f"config.loss.reference_bones: expected {len(JOINTS.bones)} lengths "
                        f"(H36M17 bones), got {len(given)}")
     return np.asarray(given, np.float32)
-  return mean_bone_lengths(config.data.get("mocap_path", ""),
-                           tuple(config.data.get("test_subjects", ())))
+  return mean_bone_lengths(*mocap_split_args(config))
+
+
+def mocap_split_args(config: Any) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+  """(mocap_path, test_subjects, test_sequences) of `config.data`: hashable, for the
+  cached training-set statistics."""
+  d = config.data
+  return (d.get("mocap_path", ""), tuple(d.get("test_subjects", ())),
+          tuple(d.get("test_sequences", ())))
 
 
 def centered_pixels(batch: base.Batch) -> Array:

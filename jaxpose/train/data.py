@@ -6,7 +6,8 @@
     default, built on first use), `mocap_images`, `h36m_videopose3d/protocol1`: splits
     `train_split` / `eval_split`, read with `jaxpose.data.pipeline.make_pipeline`;
   * `mocap_resample`: poses of the canonical MoCap npz `mocap_path` ('' = the embedded
-    default) split by subject (`test_subjects`, () = `mocap.DEFAULT_TEST_SUBJECTS`), each
+    default) split by subject and sequence (`test_subjects`, `test_sequences`:
+    `mocap.held_out`), each
     training draw seen by a fresh virtual camera from `cameras`
     (`jaxpose.data.resample`); evaluation sees every held-out pose through one fixed
     camera (seed `eval_seed`).
@@ -57,17 +58,13 @@ def _load_mocap(path: str) -> dict[str, np.ndarray]:
 
 
 def mocap_split(config: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-  """(canonical MoCap, training frame indices, held-out frame indices) by subject."""
+  """(canonical MoCap, training frame indices, held-out frame indices): `mocap.held_out`
+  of `config.data.test_subjects` and `test_sequences`."""
   d = config.data
   path = d.mocap_path or mocap.default_mocap_path()
   data = _load_mocap(os.path.abspath(os.path.expanduser(path)))
-  subjects = np.asarray(data["subject_names"])[data["subject"]]
-  test_subjects = tuple(d.test_subjects) or mocap.DEFAULT_TEST_SUBJECTS
-  unknown = sorted(set(test_subjects) - set(subjects.tolist()))
-  if unknown:
-    raise ValueError(f"config.data.test_subjects: {unknown} not in {path} (subjects: "
-                     f"{sorted(set(subjects.tolist()))})")
-  is_test = np.isin(subjects, test_subjects)
+  is_test = mocap.held_out(data, d.test_subjects, d.get("test_sequences", ()),
+                           where=f"{path}: config.data.test")
   return data, np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 

@@ -9,9 +9,11 @@ example schema (`jaxpose.data.schema`) as array_record:
   * `mocap_images`: the same, rendered to RGB crops (default 128x128) by
     `jaxpose.data.render`, with per-joint visibility from the renderer's z-buffer.
 
-Splits are by subject: `train` (training subjects, training camera range), `test`
-(held-out subjects, training camera range) and `test_cameras` (held-out subjects, a
-held-out camera range: DRPose3D's protocol #3 analogue).
+Splits: `train` (training poses, training camera range), `test` (held-out poses,
+training camera range) and `test_cameras` (held-out poses, a held-out camera range:
+DRPose3D's protocol #3 analogue). Builder config `default` holds out subjects
+(`mocap.DEFAULT_TEST_SUBJECTS`), `motions` a motion type (`mocap.DEFAULT_TEST_MOTIONS`:
+dance, every subject; Habibie et al.'s held-out motion types).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class EmbeddedConfig(tfds.core.BuilderConfig):
 
   Attributes:
     mocap_path: canonical MoCap npz; None = the embedded default asset.
-    test_subjects: subject names held out from training; () = mocap.DEFAULT_TEST_SUBJECTS.
+    test_subjects: subject names held out from training.
+    test_sequences: fnmatch patterns of sequence names held out from training (a motion
+      type); with test_subjects empty too, mocap.DEFAULT_TEST_SUBJECTS (`mocap.held_out`).
     frame_stride: keep every k-th pose of the npz (the asset holds 20 fps).
     views_train / views_test: virtual cameras per pose in the train / test splits.
     max_train: cap on training examples (poses x views, poses spread evenly), 0 = all.
@@ -47,6 +51,7 @@ class EmbeddedConfig(tfds.core.BuilderConfig):
   """
   mocap_path: str | None = None
   test_subjects: tuple[str, ...] = ()
+  test_sequences: tuple[str, ...] = ()
   frame_stride: int = 1
   views_train: int = 2
   views_test: int = 1
@@ -60,17 +65,12 @@ class EmbeddedConfig(tfds.core.BuilderConfig):
 
 
 def _split_poses(data: dict, config: EmbeddedConfig) -> dict[str, np.ndarray]:
-  """Frame indices of the train and held-out-subject splits."""
-  subjects = np.asarray(data["subject_names"])[data["subject"]]
-  test_subjects = config.test_subjects or mocap.DEFAULT_TEST_SUBJECTS
-  unknown = sorted(set(test_subjects) - set(subjects.tolist()))
-  if unknown:
-    raise ValueError(f"test_subjects: {unknown} not in {config.mocap_path or 'the default asset'}"
-                     f" (subjects: {sorted(set(subjects.tolist()))})")
+  """Frame indices of the train and held-out splits."""
   if config.frame_stride < 1:
     raise ValueError(f"frame_stride: expected an integer >= 1, got {config.frame_stride}")
-  is_test = np.isin(subjects, test_subjects)
-  keep = np.zeros(len(subjects), bool)
+  is_test = mocap.held_out(data, config.test_subjects, config.test_sequences,
+                           where=f"{config.mocap_path or 'the default asset'}: test")
+  keep = np.zeros(len(is_test), bool)
   keep[::config.frame_stride] = True
   train = np.flatnonzero(keep & ~is_test)
   if config.max_train and len(train) * config.views_train > config.max_train:
@@ -121,7 +121,9 @@ class _EmbeddedBuilder(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
-  BUILDER_CONFIGS = [EmbeddedConfig(name="default")]
+  BUILDER_CONFIGS = [
+      EmbeddedConfig(name="default"),
+      EmbeddedConfig(name="motions", test_sequences=mocap.DEFAULT_TEST_MOTIONS)]
   WITH_IMAGE = False
 
   def __init__(self, **kwargs):
@@ -176,7 +178,9 @@ class MocapImages(_EmbeddedBuilder):
   WITH_IMAGE = True
   # One view per pose: 20k distinct training poses, ~10 kB JPEG each (tfds's writer
   # buffers a split in memory below 1 GB; above it needs TensorFlow to spill to disk).
-  BUILDER_CONFIGS = [EmbeddedConfig(name="default", views_train=1)]
+  BUILDER_CONFIGS = [
+      EmbeddedConfig(name="default", views_train=1),
+      EmbeddedConfig(name="motions", views_train=1, test_sequences=mocap.DEFAULT_TEST_MOTIONS)]
   JPEG_QUALITY = 92
 
   def _chunk_examples(self, data, frames, views, split, salt):

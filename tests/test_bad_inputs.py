@@ -480,6 +480,15 @@ def ronchi_builder_truncated_png(root, scratch):
   return lambda: _build(ronchi.RonchiLsp(data_dir=scratch), root)
 
 
+@case(r".*mocap_default\.npz: config\.data\.test_sequences: 'ballet/\*' matches no sequence "
+      r"name \(expected fnmatch patterns over names like 'cmu_asfamc/01_01'\)")
+def held_out_motion_pattern_matches_nothing(root, scratch):
+  config = results.load_config("configs/supervised_lifting.py:quick",
+                               (("data.source", "mocap_resample"), ("data.test_subjects", ()),
+                                ("data.test_sequences", ("ballet/*",))))
+  return lambda: data_lib.mocap_split(config)
+
+
 _RUNS = {}
 
 

@@ -19,6 +19,14 @@ projection loss, and `noproj,no2d` is 3D data only without projection:
   --config=configs/explicit2d.py:quick,no2d          # (b) + projection loss
   --config=configs/explicit2d.py:quick               # (c) + projection + 2D-only data
 
+Held-out motion type instead of held-out subjects (dance; `common.hold_out_motions`):
+
+  --config=configs/explicit2d.py:quick,motions
+
+The 2D-only examples' bone-length weight stays the paper's 100; on the embedded default
+(25 CMU subjects + DeepMimic, far more varied lengths than Human3.6M's five adults)
+`--config.loss.bone_length_weight=10` measured better (docs/results_drpose_explicit2d.md).
+
 Where the paper is silent or cannot be followed here:
   * optimiser: the paper's Adadelta ("momentum" 0.9, i.e. Caffe's rho), learning rate
     0.05 "with a decay over 60k iterations" (Sec. 4.2); the paper gives no decay rate:

@@ -129,7 +129,8 @@ def jit_multi_step(method: methods.Method, tx: Any, mesh: jax.sharding.Mesh,
 
   rep = sharding.replicated(mesh)
   return jax.jit(multi, in_shardings=(rep, NamedSharding(mesh, P(None, sharding.DATA_AXIS)),
-                                      rep), out_shardings=(rep, rep), donate_argnums=0)
+                                      rep), out_shardings=(rep, rep), donate_argnums=0,
+                 compiler_options=sharding.compiler_options(mesh))
 
 
 def _step_and_batch(config: Any, method: methods.Method, tx: Any, mesh: jax.sharding.Mesh, *,

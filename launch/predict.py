@@ -171,7 +171,8 @@ def _predict_images(config, method):
                                               which=_WHICH.value)
   mesh = sharding.make_mesh()
   fn = jax.jit(method.predict_outputs, in_shardings=(sharding.replicated(mesh),
-                                                     sharding.batch_sharding(mesh)))
+                                                     sharding.batch_sharding(mesh)),
+               compiler_options=sharding.compiler_options(mesh))
   chunk = -(-min(len(files), config.eval_batch_size) // mesh.devices.size) * mesh.devices.size
   outs = []
   for lo in range(0, len(files), chunk):

@@ -225,6 +225,38 @@ class TestLayers:
     scale, bias = jnp.asarray(rng.normal(size=5)), jnp.asarray(rng.normal(size=5))
     check_grads(hourglass.bn_relu_train, (x, scale, bias), order=1, modes=["rev"])
 
+  @pytest.mark.parametrize("cin,cout", [(6, 4), (4, 9)])  # both branches of the backward
+  def test_pointwise_is_a_dense_layer(self, x64, rng, cin, cout):
+    x = jnp.asarray(rng.normal(size=(2, 3, 5, cin)))
+    kernel = jnp.asarray(rng.normal(size=(cin, cout)))
+    np.testing.assert_allclose(hourglass.pointwise(x, kernel), x @ kernel, rtol=1e-12)
+    check_grads(hourglass.pointwise, (x, kernel), order=1, modes=["rev"])
+    dense = nn.Dense(cout, kernel_init=hourglass.KERNEL_INIT)
+    ours = hourglass.Pointwise(cout)
+    x32 = x.astype(jnp.float32)
+    v_dense, v_ours = dense.init(jax.random.key(3), x32), ours.init(jax.random.key(3), x32)
+    assert jax.tree.map(jnp.shape, v_dense) == jax.tree.map(jnp.shape, v_ours)
+    jax.tree.map(np.testing.assert_array_equal, v_dense, v_ours)  # same names, same init
+    np.testing.assert_allclose(ours.apply(v_ours, x32), dense.apply(v_dense, x32), rtol=1e-5,
+                               atol=1e-5)
+
+  @pytest.mark.parametrize("side", [1, 2, 4])  # im2col (<= 4 pixels) and the conv path
+  def test_spatial_conv_matches_flax_conv(self, rng, side):
+    x = jnp.asarray(rng.normal(size=(2, side, side, 5)), jnp.float32)
+    ct = jnp.asarray(rng.normal(size=(2, side, side, 7)), jnp.float32)
+    flax_conv = nn.Conv(7, (3, 3), padding=((1, 1), (1, 1)), kernel_init=hourglass.KERNEL_INIT)
+    ours = hourglass.SpatialConv(7, 3)
+    variables = flax_conv.init(jax.random.key(1), x)
+    variables = jax.tree.map(lambda p: p + 0.1, variables)  # a non-zero bias
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(
+        jnp.shape, variables)
+    results = []
+    for module in (flax_conv, ours):
+      y, vjp = jax.vjp(lambda v, x, m=module: m.apply(v, x), variables, x)
+      results.append((y, vjp(ct)))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5),
+                 results[0], results[1])
+
 
 class TestRegressionHeads:
 

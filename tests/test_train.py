@@ -248,6 +248,30 @@ def test_eight_devices_match_one():
                           "devices; use a multiple of 8")
 
 
+def test_cpu_compiler_options_keep_convolutions_off_ynnpack():
+  mesh = sharding.make_mesh()
+  options = sharding.compiler_options(mesh)
+  assert options == sharding.CPU_COMPILER_OPTIONS  # this suite runs on CPU
+
+  def conv_weight_grad(x, w):
+    conv = lambda w: jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
+                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.grad(lambda w: jax.numpy.sum(conv(w) ** 2))(w)
+
+  def dot(a, b):
+    return a @ b
+
+  def compiled(fn, args, opts):
+    return jax.jit(fn, compiler_options=opts).lower(*args).compile().as_text()
+
+  x, w = np.ones((2, 8, 8, 16), np.float32), np.ones((3, 3, 16, 16), np.float32)
+  with_options = compiled(conv_weight_grad, (x, w), options)
+  assert "ynn_fusion" not in with_options and "convolution(" in with_options
+  # dots keep YNNPACK, as by default
+  a = np.ones((64, 256), np.float32)
+  assert "ynn_fusion" in compiled(dot, (a, a.T), options)
+
+
 def test_loop_settings_are_checked(tmp_path):
   mesh = sharding.make_mesh()
   assert sharding.check_batch_size("batch_size", 16, mesh) == 16

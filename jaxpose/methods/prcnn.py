@@ -197,7 +197,8 @@ def pair_accuracy(method: base.Method, variables: base.Variables, iterator: Iter
     return (jnp.sum(_hits(p, target, epsilon) & mask, axis=0), jnp.sum(mask, axis=0))
 
   rep, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
-  fn = jax.jit(counts, in_shardings=(rep, data), out_shardings=rep)
+  fn = jax.jit(counts, in_shardings=(rep, data), out_shardings=rep,
+               compiler_options=sharding.compiler_options(mesh))
   hits, total = np.zeros((J, J)), np.zeros((J, J))
   for k, batch in enumerate(iterator):
     if max_batches and k >= max_batches:

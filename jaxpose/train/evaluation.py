@@ -96,7 +96,8 @@ def _jit_outputs(method: methods.Method, mesh: jax.sharding.Mesh) -> Any:
     step = steps.jit_eval_step(method, mesh)
     return lambda variables, batch: {"pose3d": step(variables, batch)}
   rep, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
-  return jax.jit(method.predict_outputs, in_shardings=(rep, data), out_shardings=rep)
+  return jax.jit(method.predict_outputs, in_shardings=(rep, data), out_shardings=rep,
+                 compiler_options=sharding.compiler_options(mesh))
 
 
 class _OutputMetrics:

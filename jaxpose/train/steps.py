@@ -73,7 +73,7 @@ def jit_init_state(method: base.Method, tx: optax.GradientTransformation,
                    mesh: jax.sharding.Mesh) -> Callable[[Array, base.Batch], State]:
   """`init_state` compiled with its output replicated over the mesh."""
   return jax.jit(functools.partial(init_state, method=method, tx=tx),
-                 out_shardings=sharding.replicated(mesh))
+                 out_shardings=sharding.replicated(mesh), compiler_options=sharding.compiler_options(mesh))
 
 
 def jit_train_step(method: base.Method, tx: optax.GradientTransformation,
@@ -82,7 +82,8 @@ def jit_train_step(method: base.Method, tx: optax.GradientTransformation,
   batch sharded on 'data', metrics replicated."""
   rep, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
   return jax.jit(functools.partial(train_step, method=method, tx=tx),
-                 in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=0)
+                 in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=0,
+                 compiler_options=sharding.compiler_options(mesh))
 
 
 @functools.lru_cache(maxsize=8)
@@ -92,4 +93,4 @@ def jit_eval_step(method: base.Method,
   'data', predictions replicated (every process gets the whole batch's)."""
   rep, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
   return jax.jit(functools.partial(eval_step, method=method), in_shardings=(rep, data),
-                 out_shardings=rep)
+                 out_shardings=rep, compiler_options=sharding.compiler_options(mesh))

@@ -232,6 +232,34 @@ class TestModels:
       block.init(jax.random.key(0), jnp.zeros((2, 7)), train=False)
 
 
+class TestDropout:
+
+  @pytest.mark.parametrize("shape", [(7,), (64, 1024), (3, 5, 11)])
+  def test_bernoulli_half_is_fair_and_independent(self, shape):
+    masks = np.stack([np.asarray(lifting.bernoulli_half(jax.random.key(s), shape))
+                      for s in range(40)])  # (40, *shape)
+    assert masks.shape == (40, *shape) and masks.dtype == bool
+    n = masks.size
+    assert abs(masks.mean() - 0.5) < 4 * 0.5 / np.sqrt(n)  # 4 sigma
+    flat = masks.reshape(40, -1).astype(float)
+    if flat.shape[1] >= 64:  # neighbouring entries (bits of one word) are uncorrelated
+      corr = np.corrcoef(flat[:, :-1].ravel(), flat[:, 1:].ravel())[0, 1]
+      assert abs(corr) < 4 / np.sqrt(flat[:, 1:].size)
+    # deterministic per key, different across keys
+    np.testing.assert_array_equal(lifting.bernoulli_half(jax.random.key(3), shape), masks[3])
+    assert (masks[0] != masks[1]).any()
+
+  @pytest.mark.parametrize("rate", [0.5, 0.2])
+  def test_inverted_dropout(self, rate):
+    x = jnp.ones((200, 50))
+    y = lifting.Dropout(rate).apply({}, x, rngs={"dropout": jax.random.key(0)})
+    kept = np.asarray(y) != 0
+    np.testing.assert_allclose(np.asarray(y)[kept], 1 / (1 - rate), rtol=1e-6)
+    assert abs(kept.mean() - (1 - rate)) < 0.01
+    np.testing.assert_array_equal(
+        lifting.Dropout(rate, deterministic=True).apply({}, x), x)
+
+
 class TestRegistry:
 
   def test_known_models(self):

@@ -174,6 +174,38 @@ def _dense(features: int, dtype: Dtype, name: str, use_bias: bool = True) -> nn.
                   kernel_init=KERNEL_INIT, name=name)
 
 
+def bernoulli_half(key: Array, shape: tuple[int, ...]) -> Array:
+  """bool[shape], each entry True with probability 1/2 independently: one random bit each.
+
+  `jax.random.bernoulli` draws a 32-bit word per entry; unpacking the 32 bits of each
+  word draws the same distribution from 32x fewer words (on CPU, threefry for the five
+  [256, 1024] dropout masks of the 2-stage Martinez MLP took ~10 ms of a 48 ms step).
+  """
+  n = int(np.prod(shape))
+  words = jax.random.bits(key, (-(-n // 32),), jnp.uint32)  # (ceil(n / 32),)
+  bits = (words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1  # (words, 32)
+  return bits.reshape(-1)[:n].reshape(shape).astype(bool)
+
+
+class Dropout(nn.Module):
+  """Inverted dropout as `nn.Dropout` (keep with probability 1 - rate, scale by
+  1 / (1 - rate)), drawing rate-1/2 masks with `bernoulli_half`; rng stream 'dropout'."""
+  rate: float
+  deterministic: bool = False
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    if self.deterministic or self.rate == 0.0:
+      return x
+    key = self.make_rng("dropout")
+    keep_prob = 1.0 - self.rate
+    if self.rate == 0.5:
+      keep = bernoulli_half(key, x.shape)
+    else:
+      keep = jax.random.bernoulli(key, keep_prob, x.shape)
+    return jnp.where(keep, x / keep_prob, 0.0).astype(x.dtype)
+
+
 def _linear_bn_relu_dropout(x: Array, *, width: int, dropout: float, use_bn: bool,
                             momentum: float, dtype: Dtype, train: bool, suffix: str) -> Array:
   """Linear -> BN -> ReLU -> Dropout (called inside a compact module, which owns the layers).
@@ -185,7 +217,7 @@ def _linear_bn_relu_dropout(x: Array, *, width: int, dropout: float, use_bn: boo
     x = nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=BN_EPSILON,
                      dtype=dtype, param_dtype=jnp.float32, name=f"bn_{suffix}")(x)
   x = nn.relu(x)
-  return nn.Dropout(dropout, deterministic=not train)(x)  # (B, W)
+  return Dropout(dropout, deterministic=not train)(x)  # (B, W)
 
 
 class ResidualBlock(nn.Module):

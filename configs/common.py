@@ -80,13 +80,20 @@ def data_config() -> ml_collections.ConfigDict:
   return d
 
 
-def hold_out_motions(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+def hold_out_motions(config: ml_collections.ConfigDict, *,
+                     two_d_only: bool = False) -> ml_collections.ConfigDict:
   """Holds out a motion type (`mocap.DEFAULT_TEST_MOTIONS`: dance) instead of subjects:
-  the embedded tfds sources switch to their `motions` builder config."""
+  the embedded tfds sources switch to their `motions` builder config, or with
+  `two_d_only` (images only) to `motions2d`, whose training split also holds part of the
+  dance (`mocap.DEFAULT_2D_ONLY_MOTIONS`) as 2D-only examples. The training-set statistics
+  leave all of the dance out either way (2D-only examples have no 3D to count)."""
   d = config.data
   base, _, _ = d.source.partition("/")
+  if two_d_only and base != "mocap_images":
+    raise ValueError(f"config.data.source: 2D-only held-out motions need 'mocap_images', got "
+                     f"{d.source!r}")
   if base in ("mocap_lifting", "mocap_images"):
-    d.source = f"{base}/motions"
+    d.source = f"{base}/{'motions2d' if two_d_only else 'motions'}"
   elif base != "mocap_resample":
     raise ValueError(f"config.data.source: held-out motions need the embedded default "
                      f"(mocap_lifting, mocap_images or mocap_resample), got {d.source!r}")

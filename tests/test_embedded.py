@@ -403,3 +403,25 @@ def test_motions_config_holds_out_a_motion_type_of_every_subject(tiny, tmp_path)
   assert not any(a.startswith("cmu_salsa_daz_bvh/") or "dance" in a for a in actions(train))
   assert "cmu_02" in {_text(r["meta"]["subject"]) for r in train}  # subjects stay in training
   assert {"default", "motions"} <= {c.name for c in embedded.MocapImages.BUILDER_CONFIGS}
+
+
+def test_motions2d_config_trains_part_of_the_held_out_motion_as_2d_only(tiny, tmp_path):
+  config = embedded.EmbeddedConfig(name="tiny_motions2d", mocap_path=str(tiny["path"]),
+                                   test_sequences=("cmu_salsa_daz_bvh/*", "deepmimic/*dance*"),
+                                   train_2d_only=("deepmimic/*dance*",))
+  builder = datasets.prepare("mocap_lifting", data_dir=str(tmp_path), config=config)
+  train, test = _records(builder, "train"), _records(builder, "test")
+  is_dance = lambda r: "dance" in _text(r["meta"]["action"])
+  two_d = [r for r in train if is_dance(r)]
+  assert two_d and all(_text(r["meta"]["action"]).startswith("cmu_salsa_daz_bvh/")
+                       for r in test)
+  for r in two_d:  # 2D-only: an image's keypoints, nothing in depth
+    assert not r["has_3d"] and not r["has_ordinal"] and len(r["relations"]) == 0
+    assert not np.any(r["keypoints3d"]) and np.any(r["keypoints2d"]) and r["joint_mask"].all()
+  others = [r for r in train if not is_dance(r)]
+  assert others and all(r["has_3d"] and r["has_ordinal"] for r in others)
+  with pytest.raises(ValueError, match=r"train_2d_only as test_sequences: 'ballet/\*' "
+                                       r"matches no sequence"):
+    embedded._split_poses(tiny["data"], embedded.EmbeddedConfig(
+        name="x", test_sequences=("deepmimic/*dance*",), train_2d_only=("ballet/*",)))
+  assert "motions2d" in {c.name for c in embedded.MocapImages.BUILDER_CONFIGS}

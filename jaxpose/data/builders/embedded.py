@@ -13,7 +13,9 @@ Splits: `train` (training poses, training camera range), `test` (held-out poses,
 training camera range) and `test_cameras` (held-out poses, a held-out camera range:
 DRPose3D's protocol #3 analogue). Builder config `default` holds out subjects
 (`mocap.DEFAULT_TEST_SUBJECTS`), `motions` a motion type (`mocap.DEFAULT_TEST_MOTIONS`:
-dance, every subject; Habibie et al.'s held-out motion types).
+dance, every subject; Habibie et al.'s held-out motion types), and `motions2d` (images
+only) the same dance with part of it (`mocap.DEFAULT_2D_ONLY_MOTIONS`) in `train` as
+2D-only examples, 3D and relations withheld.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class EmbeddedConfig(tfds.core.BuilderConfig):
     test_subjects: subject names held out from training.
     test_sequences: fnmatch patterns of sequence names held out from training (a motion
       type); with test_subjects empty too, mocap.DEFAULT_TEST_SUBJECTS (`mocap.held_out`).
+    train_2d_only: fnmatch patterns of held-out sequences that go to `train` as 2D-only
+      examples (has_3d and has_ordinal false, 3D zeroed, no relations) instead of `test`.
     frame_stride: keep every k-th pose of the npz (the asset holds 20 fps).
     views_train / views_test: virtual cameras per pose in the train / test splits.
     max_train: cap on training examples (poses x views, poses spread evenly), 0 = all.
@@ -52,6 +56,7 @@ class EmbeddedConfig(tfds.core.BuilderConfig):
   mocap_path: str | None = None
   test_subjects: tuple[str, ...] = ()
   test_sequences: tuple[str, ...] = ()
+  train_2d_only: tuple[str, ...] = ()
   frame_stride: int = 1
   views_train: int = 2
   views_test: int = 1
@@ -65,18 +70,25 @@ class EmbeddedConfig(tfds.core.BuilderConfig):
 
 
 def _split_poses(data: dict, config: EmbeddedConfig) -> dict[str, np.ndarray]:
-  """Frame indices of the train and held-out splits."""
+  """Frame indices of the train and held-out splits, and bool [frames] `two_d`: the
+  held-out frames that train as 2D-only examples."""
   if config.frame_stride < 1:
     raise ValueError(f"frame_stride: expected an integer >= 1, got {config.frame_stride}")
+  where = config.mocap_path or "the default asset"
   is_test = mocap.held_out(data, config.test_subjects, config.test_sequences,
-                           where=f"{config.mocap_path or 'the default asset'}: test")
+                           where=f"{where}: test")
+  two_d = np.zeros(len(is_test), bool)
+  if config.train_2d_only:
+    two_d = is_test & mocap.held_out(data, (), config.train_2d_only,
+                                     where=f"{where}: train_2d_only as test")
   keep = np.zeros(len(is_test), bool)
   keep[::config.frame_stride] = True
+  is_test &= ~two_d
   train = np.flatnonzero(keep & ~is_test)
   if config.max_train and len(train) * config.views_train > config.max_train:
     pick = np.linspace(0, len(train) - 1, max(1, config.max_train // config.views_train))
     train = train[np.unique(pick.astype(int))]
-  return {"train": train, "test": np.flatnonzero(keep & is_test)}
+  return {"train": train, "test": np.flatnonzero(keep & is_test), "two_d": two_d}
 
 
 def _chunks(data: dict, index: np.ndarray, cameras: virtual.CameraRange, num_views: int,
@@ -92,6 +104,15 @@ def _chunks(data: dict, index: np.ndarray, cameras: virtual.CameraRange, num_vie
     out = virtual.views(jax.random.fold_in(key, start), world, cameras, num_views=num_views,
                         tie_tol=config.tie_tol)
     yield idx, {name: a[:len(idx)] for name, a in out.items()}
+
+
+def _withhold_3d(ex: dict) -> dict:
+  """Makes `ex` a 2D-only example: no 3D, no relations (an image with 2D keypoints)."""
+  ex["keypoints3d"] = np.zeros_like(ex["keypoints3d"])
+  ex["has_3d"] = False
+  ex["relations"] = np.zeros((0, 3), np.int8)
+  ex["has_ordinal"] = False
+  return ex
 
 
 def _example(data: dict, frame: int, view: int, split: str, dataset: str, item: dict) -> dict:
@@ -142,18 +163,19 @@ class _EmbeddedBuilder(tfds.core.GeneratorBasedBuilder):
     split = _split_poses(data, config)
     return {
         "train": self._generate_examples(data, split["train"], config.cameras,
-                                         config.views_train, "train"),
+                                         config.views_train, "train", split["two_d"]),
         "test": self._generate_examples(data, split["test"], config.cameras,
                                         config.views_test, "test"),
         "test_cameras": self._generate_examples(data, split["test"], config.test_cameras,
                                                 config.views_test, "test_cameras"),
     }
 
-  def _generate_examples(self, data, index, cameras, num_views, split):
+  def _generate_examples(self, data, index, cameras, num_views, split, two_d=None):
     salt = ("train", "test", "test_cameras").index(split)
     for frames, views in _chunks(data, index, cameras, num_views, self.builder_config, salt):
       for frame, view, ex in self._chunk_examples(data, frames, views, split, salt):
-        yield f"{frame}_{view}", ex
+        yield f"{frame}_{view}", (_withhold_3d(ex) if two_d is not None and two_d[frame]
+                                  else ex)
 
   def _chunk_examples(self, data, frames, views, split, salt):
     del salt
@@ -180,7 +202,9 @@ class MocapImages(_EmbeddedBuilder):
   # buffers a split in memory below 1 GB; above it needs TensorFlow to spill to disk).
   BUILDER_CONFIGS = [
       EmbeddedConfig(name="default", views_train=1),
-      EmbeddedConfig(name="motions", views_train=1, test_sequences=mocap.DEFAULT_TEST_MOTIONS)]
+      EmbeddedConfig(name="motions", views_train=1, test_sequences=mocap.DEFAULT_TEST_MOTIONS),
+      EmbeddedConfig(name="motions2d", views_train=1, test_sequences=mocap.DEFAULT_TEST_MOTIONS,
+                     train_2d_only=mocap.DEFAULT_2D_ONLY_MOTIONS)]
   JPEG_QUALITY = 92
 
   def _chunk_examples(self, data, frames, views, split, salt):

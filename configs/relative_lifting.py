@@ -11,7 +11,8 @@ Embedded default, held-out subjects, fresh virtual cameras every draw:
   python launch/train.py --config=configs/relative_lifting.py --workdir=/tmp/relative_lifting
 
 Variants (comma-separated after the colon): `quick` (smoke run), `tie100`, `flip=0.3`
-(randomly flipped labels, Fig. 4d), `pairs=N` (annotated pairs per pose), `h36m`.
+(randomly flipped labels, Fig. 4d), `pairs=N` (annotated pairs per pose), `subject`
+(each pose's own subject's bone ratios in L_skel, Table 1's "H36 Subject"), `h36m`.
 """
 
 import os
@@ -24,8 +25,9 @@ from configs import common  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Variants: quick, tie100, flip=P, pairs=N, h36m."""
-  arg = common.parse_arg(arg, quick=False, tie100=False, flip=0.0, pairs=1, h36m=False)
+  """Variants: quick, tie100, flip=P, pairs=N, subject, h36m."""
+  arg = common.parse_arg(arg, quick=False, tie100=False, flip=0.0, pairs=1, h36m=False,
+                         subject=False)
   config = common.base_config()
   config.method = "relative_lifting"
   config.model = ml_collections.ConfigDict(dict(
@@ -44,6 +46,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       beta=0.1 / 17,
       gamma=1.0 / 16,  # weight of L_skel: 1 on a mean over the 16 bones (public code)
       reference_bones=(),  # bone lengths (m) for L_skel ratios; () = training MoCap mean
+      # L_skel against each training pose's own subject's mean bones (Ronchi Table 1,
+      # "H36 Subject"; mocap_resample only) instead of the training-set mean
+      subject_bones=arg.subject,
   ))
   config.data.source = "mocap_resample"  # fresh virtual camera for every draw
   config.data.num_pairs = arg.pairs  # annotated pairs per pose (Ronchi: 1)

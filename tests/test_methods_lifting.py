@@ -65,6 +65,33 @@ def test_relative_prediction_in_metres(batch):
   np.testing.assert_allclose(total, bones.sum(), rtol=1e-4)
 
 
+def test_relative_subject_bones(batch):
+  data = mocap.load_canonical(mocap.default_mocap_path())
+  table = relative.subject_bone_lengths()
+  assert table.shape == (len(data["positions_3d"]), 16)
+  names = data["subject_names"].tolist()
+  for name in ("cmu_05", "deepmimic"):  # a training subject: its own mean skeleton
+    mine = data["subject"] == names.index(name)
+    pose = data["positions_3d"][mine]
+    child, parent = relative.JOINTS.bones.T
+    own = np.linalg.norm(pose[:, child] - pose[:, parent], axis=-1).mean(0)
+    np.testing.assert_allclose(table[mine], np.broadcast_to(own, table[mine].shape), rtol=1e-4)
+  held_out = data["subject"] == names.index("cmu_02")  # test subject: the training mean
+  np.testing.assert_allclose(table[held_out][0], relative.mean_bone_lengths(), rtol=1e-4)
+  # the loss reads each example's row; the deepmimic humanoid's ratios differ from the mean
+  config = _small("configs/relative_lifting.py:subject")
+  mean_config = _small("configs/relative_lifting.py")
+  losses = []
+  for c in (config, mean_config):
+    method = methods.get_method(c)
+    variables = method.init(jax.random.key(0), batch)
+    losses.append(float(method.loss(variables, batch, jax.random.key(1))[1]["metrics"]["skel"]))
+  assert losses[0] != losses[1]
+  with pytest.raises(ValueError, match="config.loss.subject_bones: needs data.source "
+                                       "'mocap_resample'"):
+    methods.get_method(_small("configs/relative_lifting.py:subject,h36m"))
+
+
 def test_reconstruction_depths_keep_most_relations_and_are_deterministic(batch):
   z = reconstruction.ordinal_depths(batch, noise=0.25, seed=1)
   np.testing.assert_array_equal(z, reconstruction.ordinal_depths(batch, noise=0.25, seed=1))

@@ -33,6 +33,16 @@ JOINTS = skeleton.H36M17
 ROOT = JOINTS.root
 
 
+def _bone_lengths(mocap_path: str, test_subjects: tuple[str, ...],
+                  test_sequences: tuple[str, ...]) -> tuple[dict, np.ndarray, np.ndarray]:
+  """(MoCap, f32 [frames, J-1] every frame's H36M17 bone lengths, bool [frames] training)."""
+  data = mocap.load_canonical(mocap_path or mocap.default_mocap_path())
+  pose = data["positions_3d"]
+  child, parent = JOINTS.bones[:, 0], JOINTS.bones[:, 1]
+  lengths = np.linalg.norm(pose[:, child] - pose[:, parent], axis=-1)
+  return data, lengths, ~mocap.held_out(data, test_subjects, test_sequences)
+
+
 @functools.lru_cache(maxsize=4)
 def mean_bone_lengths(mocap_path: str = "", test_subjects: tuple[str, ...] = (),
                       test_sequences: tuple[str, ...] = ()) -> np.ndarray:
@@ -41,10 +51,24 @@ def mean_bone_lengths(mocap_path: str = "", test_subjects: tuple[str, ...] = (),
 
   Ronchi's skeleton loss compares with "the training set mean" bone ratios.
   """
-  data = mocap.load_canonical(mocap_path or mocap.default_mocap_path())
-  pose = data["positions_3d"][~mocap.held_out(data, test_subjects, test_sequences)]
-  child, parent = JOINTS.bones[:, 0], JOINTS.bones[:, 1]
-  return np.linalg.norm(pose[:, child] - pose[:, parent], axis=-1).mean(0).astype(np.float32)
+  _, lengths, train = _bone_lengths(mocap_path, test_subjects, test_sequences)
+  return lengths[train].mean(0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def subject_bone_lengths(mocap_path: str = "", test_subjects: tuple[str, ...] = (),
+                         test_sequences: tuple[str, ...] = ()) -> np.ndarray:
+  """f32 [frames, J-1]: for every frame of the MoCap file, the mean bone lengths (metres)
+  of its subject's training poses (Ronchi Table 1's subject-specific "H36 Subject"
+  skeleton); a subject without training poses gets the training-set mean.
+  """
+  data, lengths, train = _bone_lengths(mocap_path, test_subjects, test_sequences)
+  table = np.broadcast_to(lengths[train].mean(0), lengths.shape).copy()
+  for s in np.unique(data["subject"]):
+    mine = data["subject"] == s
+    if (mine & train).any():
+      table[mine] = lengths[mine & train].mean(0)
+  return table.astype(np.float32)
 
 
 def reference_bones(config: Any) -> np.ndarray:
@@ -85,6 +109,13 @@ def relative_lifting(config: Any) -> base.Method:
                                  num_joints=JOINTS.num_joints)
   bones = jnp.asarray(reference_bones(config))
   weights = {"rel": config.loss.alpha, "proj": config.loss.beta, "skel": config.loss.gamma}
+  by_subject = bool(config.loss.get("subject_bones", False))
+  if by_subject:
+    if config.data.source != "mocap_resample" or config.loss.get("reference_bones", ()):
+      raise ValueError(f"config.loss.subject_bones: needs data.source 'mocap_resample' (its "
+                       f"batches index MoCap frames) and no reference_bones; got "
+                       f"{config.data.source!r}")
+    per_frame = jnp.asarray(subject_bone_lengths(*mocap_split_args(config)))  # (N, J-1)
 
   def init(key: Array, batch: base.Batch) -> base.Variables:
     return base.init_variables(model, key, centered_pixels(batch))
@@ -96,7 +127,8 @@ def relative_lifting(config: Any) -> base.Method:
     _, terms = losses.ronchi_total(
         pose=pose, scale=scale, relations=batch["relations"],
         relation_mask=base.relation_mask(batch), keypoints2d=batch["keypoints2d"],
-        visible=batch["visible"] & joints, joint_mask=joints, reference_lengths=bones,
+        visible=batch["visible"] & joints, joint_mask=joints,
+        reference_lengths=per_frame[jnp.maximum(batch["index"], 0)] if by_subject else bones,
         lam=config.loss.lam)
     return base.total_loss(terms, batch_stats, weights=weights,
                            extra={"scale_mean": jnp.mean(scale)})

@@ -18,7 +18,8 @@ band: the protocol #3 comparison of Sec. 4.1 / Fig. 5b):
 (`--workdir` is where the evaluation is written; the stages' folders are
 `config.full.*_workdir`, defaults below.) Variants: `quick` (the stages' quick configs
 and the /tmp folders above), `ranking=none` (the same pipeline without ranking input),
-`cameras` (evaluate on `test_cameras` by default).
+`cameras` (evaluate on `test_cameras` by default), `gt2d` (no estimator: PRCNN and DPNet
+read the annotated 2D, DRPose3D Table 1's "GT 2D" rows).
 """
 
 import dataclasses
@@ -33,8 +34,8 @@ from jaxpose.data import augment  # noqa: E402  pylint: disable=g-import-not-at-
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Variants: quick, ranking=prcnn|none, cameras."""
-  arg = common.parse_arg(arg, quick=False, ranking="prcnn", cameras=False)
+  """Variants: quick, ranking=prcnn|none, cameras, gt2d."""
+  arg = common.parse_arg(arg, quick=False, ranking="prcnn", cameras=False, gt2d=False)
   q = ":quick" if arg.quick else ""
   tag = "_quick" if arg.quick else ""
   none = arg.ranking == "none"
@@ -43,6 +44,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.method = "drpose_full"
   config.full = ml_collections.ConfigDict(dict(
       ranking=arg.ranking,  # 'prcnn': PRCNN's ranking matrix into DPNet; 'none': no ranking
+      # 2D into PRCNN and DPNet: 'estimator' (predicted) or 'ground_truth' (annotated)
+      keypoints2d="ground_truth" if arg.gt2d else "estimator",
       # Each stage: the folder of its trained run, the config spec it was trained with,
       # and the `--config.FIELD=VALUE` overrides it was trained with ('a.b=1,c=2').
       estimator_workdir=f"/tmp/ov{tag}",

@@ -314,6 +314,21 @@ def test_full_pipeline_composes_trained_stages(workdirs, ranking):
     method.loss(variables, batch, jax.random.key(0))
 
 
+def test_full_pipeline_with_ground_truth_2d_skips_the_estimator(workdirs):
+  config = _full_config(workdirs, "prcnn")
+  config.full.keypoints2d = "ground_truth"
+  config.full.estimator_workdir = ""  # not needed, not restored
+  method, variables, _ = drpose_full.restore(config)
+  assert set(variables) == {"prcnn", "dpnet"}
+  batch, _ = _batch(config, size=32)
+  out = _compile(method.predict_outputs, variables, batch)(variables, batch)
+  np.testing.assert_array_equal(out["keypoints2d"], batch["keypoints2d"])
+  assert out["pose3d"].shape == (B, J, 3) and np.all(np.isfinite(out["pose3d"]))
+  config.full.keypoints2d = "detector"
+  with pytest.raises(ValueError, match="config.full.keypoints2d"):
+    methods.get_method(config)
+
+
 def test_full_pipeline_config_errors(workdirs):
   config = _full_config(workdirs, "prcnn")
   config.full.dpnet_config, config.full.dpnet_overrides = STAGES["dpnet_none"]

@@ -18,6 +18,9 @@ Stages:
     replaced by the estimator's 2D (rendered as in its training); `config.full.ranking
     = 'none'` skips it (the baseline without ranking input: a DPNet trained with
     `dpnet.ranking = 'none'`).
+  * `config.full.keypoints2d = 'ground_truth'` skips the estimator: PRCNN and DPNet read
+    the batch's annotated 2D (DRPose3D Table 1's "GT 2D" rows, where predicted rankings
+    cut MPJPE 45.5 -> 41.2 mm).
   * DPNet (`methods.dpnet`, trained on lifting data): the discretised matrix enters as
     all J(J-1)/2 relations (`ordinal.relations_from_ranking_matrix`), the estimator's 2D
     as `keypoints2d`. 2D units: DPNet normalises its 2D per pose
@@ -41,6 +44,7 @@ from jaxpose.models import prcnn as prcnn_models
 Array = jax.Array
 J = skeleton.H36M17.num_joints
 RANKINGS = ("prcnn", "none")
+KEYPOINTS2D = ("estimator", "ground_truth")
 STAGES = ("estimator", "prcnn", "dpnet")
 
 
@@ -87,19 +91,22 @@ def stage_config(config: Any, stage: str) -> Any:
 
 
 def _stages(config: Any) -> dict[str, Any]:
-  """{stage: its config} of the stages `config.full.ranking` uses."""
+  """{stage: its config} of the stages `config.full.ranking` and `.keypoints2d` use."""
   ranking = config.full.ranking
   checks.one_of("config.full.ranking", ranking, RANKINGS)
-  names = STAGES if ranking == "prcnn" else ("estimator", "dpnet")
+  two_d = config.full.get("keypoints2d", "estimator")
+  checks.one_of("config.full.keypoints2d", two_d, KEYPOINTS2D)
+  names = [s for s in STAGES if not (s == "prcnn" and ranking == "none") and not (
+      s == "estimator" and two_d == "ground_truth")]
   return {s: stage_config(config, s) for s in names}
 
 
 def _check_stages(config: Any, stages: dict[str, Any], built: dict[str, base.Method]) -> None:
-  est, dp = built["estimator"], built["dpnet"]
-  if est.data_kind != "image" or est.predict_outputs is None:
+  est, dp = built.get("estimator"), built["dpnet"]
+  if est is not None and (est.data_kind != "image" or est.predict_outputs is None):
     raise ValueError(f"config.full.estimator_config: {est.name} is not an image method "
                      "predicting 2D (e.g. configs/ordinal_volumetric.py)")
-  if est.name == "ordinal_depth":
+  if est is not None and est.name == "ordinal_depth":
     raise ValueError("config.full.estimator_config: ordinal_depth predicts no 2D; use "
                      "ordinal_coordinates or ordinal_volumetric")
   if "prcnn" in built and built["prcnn"].name != "drpose_prcnn":
@@ -159,9 +166,13 @@ def drpose_full(config: Any) -> base.Method:
 
   def predict_outputs(variables: base.Variables, batch: base.Batch) -> dict[str, Array]:
     size = image.crop_size(batch)
-    est = built["estimator"].predict_outputs(
-        variables["estimator"], {**batch, "image": _resize(batch["image"], sizes["estimator"])})
-    kp = est["keypoints2d"] * (size / sizes["estimator"])  # (B, J, 2) batch crop pixels
+    if "estimator" in built:
+      est = built["estimator"].predict_outputs(
+          variables["estimator"],
+          {**batch, "image": _resize(batch["image"], sizes["estimator"])})
+      kp = est["keypoints2d"] * (size / sizes["estimator"])  # (B, J, 2) batch crop pixels
+    else:  # the annotated 2D
+      kp = jnp.asarray(batch["keypoints2d"], jnp.float32)
     out = {"keypoints2d": kp}
     ranking = None
     if use_prcnn:

@@ -18,6 +18,7 @@ band: the protocol #3 comparison of Sec. 4.1 / Fig. 5b):
 (`--workdir` is where the evaluation is written; the stages' folders are
 `config.full.*_workdir`, defaults below.) Variants: `quick` (the stages' quick configs
 and the /tmp folders above), `ranking=none` (the same pipeline without ranking input),
+`ranking=ground_truth` (DPNet reads the annotated 3D's ranking matrix: an upper bound),
 `cameras` (evaluate on `test_cameras` by default), `gt2d` (no estimator: PRCNN and DPNet
 read the annotated 2D, DRPose3D Table 1's "GT 2D" rows).
 """
@@ -34,7 +35,7 @@ from jaxpose.data import augment  # noqa: E402  pylint: disable=g-import-not-at-
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Variants: quick, ranking=prcnn|none, cameras, gt2d."""
+  """Variants: quick, ranking=prcnn|none|ground_truth, cameras, gt2d."""
   arg = common.parse_arg(arg, quick=False, ranking="prcnn", cameras=False, gt2d=False)
   q = ":quick" if arg.quick else ""
   tag = "_quick" if arg.quick else ""
@@ -43,7 +44,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = common.base_config()
   config.method = "drpose_full"
   config.full = ml_collections.ConfigDict(dict(
-      ranking=arg.ranking,  # 'prcnn': PRCNN's ranking matrix into DPNet; 'none': no ranking
+      # 'prcnn': PRCNN's ranking matrix into DPNet; 'none': no ranking; 'ground_truth':
+      # the annotated 3D's matrix (an upper bound)
+      ranking=arg.ranking,
       # 2D into PRCNN and DPNet: 'estimator' (predicted) or 'ground_truth' (annotated)
       keypoints2d="ground_truth" if arg.gt2d else "estimator",
       # Each stage: the folder of its trained run, the config spec it was trained with,

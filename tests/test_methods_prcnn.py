@@ -327,6 +327,14 @@ def test_full_pipeline_with_ground_truth_2d_skips_the_estimator(workdirs):
   config.full.keypoints2d = "detector"
   with pytest.raises(ValueError, match="config.full.keypoints2d"):
     methods.get_method(config)
+  # the upper bound: DPNet reads the annotated 3D's ranking matrix, no PRCNN
+  config.full.keypoints2d, config.full.ranking = "ground_truth", "ground_truth"
+  config.full.prcnn_workdir = ""
+  method, variables, _ = drpose_full.restore(config)
+  assert set(variables) == {"dpnet"}
+  out = _compile(method.predict_outputs, variables, batch)(variables, batch)
+  np.testing.assert_array_equal(out["ranking"], ordinal.ranking_matrix_from_depth(
+      batch["keypoints3d"][..., 2], tol=0.1))
 
 
 def test_full_pipeline_config_errors(workdirs):

@@ -20,7 +20,8 @@ Stages:
     `dpnet.ranking = 'none'`).
   * `config.full.keypoints2d = 'ground_truth'` skips the estimator: PRCNN and DPNet read
     the batch's annotated 2D (DRPose3D Table 1's "GT 2D" rows, where predicted rankings
-    cut MPJPE 45.5 -> 41.2 mm).
+    cut MPJPE 45.5 -> 41.2 mm); `config.full.ranking = 'ground_truth'` feeds DPNet the
+    annotated 3D's ranking matrix instead of PRCNN's (Table 1's GT/GT upper bound, 30.2).
   * DPNet (`methods.dpnet`, trained on lifting data): the discretised matrix enters as
     all J(J-1)/2 relations (`ordinal.relations_from_ranking_matrix`), the estimator's 2D
     as `keypoints2d`. 2D units: DPNet normalises its 2D per pose
@@ -43,7 +44,7 @@ from jaxpose.models import prcnn as prcnn_models
 
 Array = jax.Array
 J = skeleton.H36M17.num_joints
-RANKINGS = ("prcnn", "none")
+RANKINGS = ("prcnn", "none", "ground_truth")
 KEYPOINTS2D = ("estimator", "ground_truth")
 STAGES = ("estimator", "prcnn", "dpnet")
 
@@ -96,7 +97,7 @@ def _stages(config: Any) -> dict[str, Any]:
   checks.one_of("config.full.ranking", ranking, RANKINGS)
   two_d = config.full.get("keypoints2d", "estimator")
   checks.one_of("config.full.keypoints2d", two_d, KEYPOINTS2D)
-  names = [s for s in STAGES if not (s == "prcnn" and ranking == "none") and not (
+  names = [s for s in STAGES if not (s == "prcnn" and ranking != "prcnn") and not (
       s == "estimator" and two_d == "ground_truth")]
   return {s: stage_config(config, s) for s in names}
 
@@ -114,7 +115,7 @@ def _check_stages(config: Any, stages: dict[str, Any], built: dict[str, base.Met
                      f"{built['prcnn'].name}")
   if dp.name != "drpose_dpnet":
     raise ValueError(f"config.full.dpnet_config: expected a drpose_dpnet config, got {dp.name}")
-  want = "relations" if config.full.ranking == "prcnn" else "none"
+  want = "none" if config.full.ranking == "none" else "relations"
   if stages["dpnet"].dpnet.ranking != want:
     raise ValueError(f"config.full.dpnet_config: ranking={config.full.ranking!r} needs a "
                      f"DPNet trained with dpnet.ranking={want!r}, got "
@@ -154,6 +155,8 @@ def drpose_full(config: Any) -> base.Method:
   sizes = {s: int(c.data.augment.output_size) for s, c in stages.items() if s != "dpnet"}
   use_prcnn = "prcnn" in built
   epsilon = float(stages["prcnn"].prcnn.epsilon) if use_prcnn else 0.0
+  true_ranking = config.full.ranking == "ground_truth"
+  tie_tol = float(stages["dpnet"].data.tie_tol)
 
   def init(key: Array, batch: base.Batch) -> base.Variables:
     del key, batch  # nothing is initialised: the trained stages are restored
@@ -182,6 +185,9 @@ def drpose_full(config: Any) -> base.Method:
       pr = built["prcnn"].predict_outputs(variables["prcnn"], pb)
       ranking = prcnn_models.discretize(pr["ranking"], epsilon=epsilon)  # (B, J, J)
       out.update(depth=pr["depth"], ranking=ranking)
+    elif true_ranking:  # the annotated 3D's matrix, DPNet's training tie band
+      ranking = ordinal.ranking_matrix_from_depth(batch["keypoints3d"][..., 2], tol=tie_tol)
+      out["ranking"] = ranking
     lb = lifting_batch(kp, ranking, batch["valid"])
     out["pose3d"] = built["dpnet"].predict(variables["dpnet"], lb)
     return out

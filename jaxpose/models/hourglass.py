@@ -71,12 +71,12 @@ KERNEL_INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 def pointwise(x: Array, kernel: Array) -> Array:
   """A 1×1 convolution as a dot over the channel axis: [..., C] x [C, D] -> [..., D].
 
-  Same values and gradients as `x @ kernel`; the backward pass computes the kernel
-  gradient as `x^T [C, N] @ dy [N, D]` from an explicitly transposed copy of the
-  activations. Left to itself, XLA:CPU lays the product out as `x^T dy^T` and fuses the
-  transposition of dy into its producer: for the volumetric output (dy [B·64·64, 17·64]
-  behind the volume softmax's backward pass) that fused transpose alone took 0.3 s of a
-  2.7 s paper-config step.
+  Same values and gradients as `x @ kernel`. When the output is wider than the input
+  (D > C) the backward pass computes the kernel gradient as `x^T [C, N] @ dy [N, D]`,
+  transposing the smaller operand x explicitly: left to itself, XLA:CPU lays the product
+  out as `x^T dy^T` and fuses the transposition of dy into its producer, which for the
+  volumetric output (dy [B·64·64, 17·64] behind the volume softmax's backward pass) took
+  0.3 s of a 2.7 s paper-config step. Otherwise the layout is XLA's choice.
   """
   return jnp.einsum("...c,cd->...d", x, kernel)
 
@@ -136,7 +136,7 @@ class SpatialConv(nn.Module):
   @nn.compact
   def __call__(self, x: Array) -> Array:
     """x: [B, H, W, cin] -> [B, H, W, features] in `dtype`."""
-    k, (b, h, w, cin) = self.kernel_size, x.shape
+    k, (_, h, w, cin) = self.kernel_size, x.shape
     kernel = self.param("kernel", KERNEL_INIT, (k, k, cin, self.features), jnp.float32)
     bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
     x, kernel = jnp.asarray(x, self.dtype), kernel.astype(self.dtype)

@@ -85,8 +85,8 @@ def hold_out_motions(config: ml_collections.ConfigDict, *,
   """Holds out a motion type (`mocap.DEFAULT_TEST_MOTIONS`: dance) instead of subjects:
   the embedded tfds sources switch to their `motions` builder config, or with
   `two_d_only` (images only) to `motions2d`, whose training split also holds part of the
-  dance (`mocap.DEFAULT_2D_ONLY_MOTIONS`) as 2D-only examples. The training-set statistics
-  leave all of the dance out either way (2D-only examples have no 3D to count)."""
+  dance (`embedded.DEFAULT_2D_ONLY_MOTIONS`) as 2D-only examples. The training-set
+  statistics leave all of the dance out either way (2D-only examples have no 3D)."""
   d = config.data
   base, _, _ = d.source.partition("/")
   if two_d_only and base != "mocap_images":

@@ -199,11 +199,6 @@ DEFAULT_TEST_SUBJECTS = ("cmu_02", "cmu_35")
 # jumping, playground climbing, fighting, acrobatics but no dance. fnmatch patterns over
 # sequence names (`<folder>/<file stem>`).
 DEFAULT_TEST_MOTIONS = ("cmu_salsa_daz_bvh/*", "cmu_iclone_bvh/*", "deepmimic/*dance*")
-# `motions2d` (`mocap_images/motions2d`): the same held-out dance, but CMU 05's modern
-# dance (another dancer and style than the salsa and DeepMimic dances it is tested on)
-# trains as 2D-only data, its 3D and relations withheld: Habibie et al.'s in-the-wild 2D
-# images of motion the 3D training data lacks.
-DEFAULT_2D_ONLY_MOTIONS = ("cmu_iclone_bvh/*",)
 
 
 def held_out(data: dict, subjects=(), sequences=(), *, where: str = "test") -> np.ndarray:

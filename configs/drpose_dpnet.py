@@ -16,6 +16,10 @@ test the mean of those probabilities, or P when `flip=P` is given too):
 
   python launch/train.py --config=configs/drpose_dpnet.py:flip_from=/tmp/prcnn/acc.json \
       --workdir=/tmp/dpnet_stat
+
+`depth_noise=M` (jaxpose's): training matrices rebuilt from the true depths plus
+N(0, M^2) per joint in metres, whose errors are consistent like a PRCNN's
+(methods/dpnet.py); the held-out test keeps its true (or `flip`-ped) matrices.
 """
 
 import os
@@ -29,10 +33,11 @@ from jaxpose.methods import dpnet, prcnn  # noqa: E402  pylint: disable=g-import
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Variants: quick, ranking=relations|none, flip=P, noise2d=PX, flip_from=PATH."""
+  """Variants: quick, ranking=relations|none, flip=P, noise2d=PX, flip_from=PATH,
+  depth_noise=M."""
   # flip < 0: not given (0 without flip_from; the mean PRCNN error at test with it).
   arg = common.parse_arg(arg, quick=False, ranking="relations", flip=-1.0, noise2d=0.0,
-                         flip_from="")
+                         flip_from="", depth_noise=0.0)
   config = common.base_config()
   config.method = "drpose_dpnet"
   config.model = ml_collections.ConfigDict(dict(
@@ -48,6 +53,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # probability of entry (i, j) (Sec. 3.3); set it with the `flip_from=PATH` variant,
       # which also writes that matrix into data.augment.rank_flip_prob.
       flip_accuracy=arg.flip_from,
+      # > 0: training matrices from the true depths plus this Gaussian noise per joint
+      # (metres): consistent, depth-dependent errors like a PRCNN's (methods/dpnet.py)
+      depth_noise=arg.depth_noise,
   ))
   config.data.source = "mocap_resample"
   config.data.tie_tol = 0.1  # epsilon of eq. 1 (metres)

@@ -39,6 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.method = "drpose_prcnn"
   config.model = ml_collections.ConfigDict(dict(
       name="prcnn",  # jaxpose.models.prcnn: 'prcnn' = ResNet-34 (Sec. 4.5), from scratch
+      num_filters=0,  # backbone width (first stage); 0: the backbone's own (ResNet: 64)
       dtype="float32",  # compute dtype ('bfloat16' on accelerators)
   ))
   config.prcnn = ml_collections.ConfigDict(dict(

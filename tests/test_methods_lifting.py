@@ -137,3 +137,41 @@ def test_eval_rank_flips_are_fixed_per_frame():
   strict = clean["relations"][..., 2] != 0
   flipped = np.mean(a["relations"][..., 2][strict] != clean["relations"][..., 2][strict])
   assert 0.2 < flipped < 0.4
+
+
+def test_dpnet_depth_noise_ranking_is_consistent_and_depth_dependent(batch):
+  z = np.asarray(batch["keypoints3d"][..., 2])
+  exact = dpnet.noisy_depth_ranking(batch, jax.random.key(0), noise=0.0, tie_tol=0.1)
+  np.testing.assert_array_equal(np.asarray(exact), ordinal.ranking_matrix_from_depth(z, tol=0.1))
+  flips, gaps = [], []
+  for seed in range(20):
+    m = np.asarray(dpnet.noisy_depth_ranking(batch, jax.random.key(seed), noise=0.1, tie_tol=0.0))
+    # one scalar per joint ranks every pair: a total order (strict: no ties at tol 0)
+    order = np.argsort(np.sum(m, axis=-1), axis=-1)  # number of joints each is behind
+    ranked = np.take_along_axis(m, order[:, :, None], 1)
+    ranked = np.take_along_axis(ranked, order[:, None, :], 2)
+    upper = np.triu(np.ones((17, 17), bool), 1)
+    assert np.all(ranked[:, upper] == 0) and np.all(ranked[:, upper.T] == 1)
+    truth = ordinal.ranking_matrix_from_depth(z, tol=0.0)
+    flips.append(m != truth)
+    gaps.append(np.abs(z[:, :, None] - z[:, None, :]))
+  flips, gaps = np.concatenate(flips), np.concatenate(gaps)
+  off = ~np.eye(17, dtype=bool)[None] & np.ones_like(flips)
+  near, far = off & (gaps < 0.05), off & (gaps > 0.3)
+  assert flips[near].mean() > 0.3 and flips[far].mean() < 0.05
+
+
+def test_dpnet_depth_noise_trains_on_noisy_matrices_only(batch):
+  no_dropout = {"model.dropout": 0.0}
+  method = methods.get_method(_small("configs/drpose_dpnet.py:depth_noise=0.2", **no_dropout))
+  variables = method.init(jax.random.key(0), batch)
+  clean = methods.get_method(_small("configs/drpose_dpnet.py", **no_dropout))
+  loss = lambda m, k: float(m.loss(variables, batch, jax.random.key(k))[0])  # noqa: E731
+  assert loss(clean, 1) == loss(clean, 2)
+  assert loss(method, 1) != loss(method, 2)  # a fresh matrix per step
+  np.testing.assert_array_equal(method.predict(variables, batch),  # test: the batch's matrix
+                                clean.predict(variables, batch))
+  with pytest.raises(ValueError, match="config.dpnet.depth_noise"):
+    methods.get_method(_small("configs/drpose_dpnet.py:depth_noise=-1"))
+  with pytest.raises(ValueError, match="rank_flip_prob"):
+    methods.get_method(_small("configs/drpose_dpnet.py:depth_noise=0.1,flip=0.1"))

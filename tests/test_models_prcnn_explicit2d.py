@@ -252,6 +252,17 @@ class TestPRCNN:
     np.testing.assert_allclose(model.apply(variables, image, small, train=False),
                                model.apply(variables, image, big, train=False), atol=1e-6)
 
+  def test_num_filters_widens_the_backbone(self):
+    _, (image, hm), narrow = _tiny("prcnn")
+    wide = prcnn.get_model("prcnn_tiny", num_joints=J, num_filters=8)
+    v = _host_init(wide, image, hm, train=False)
+    assert narrow["params"]["backbone"]["conv_init"]["kernel"].shape[-1] == 4  # tiny's own
+    assert v["params"]["backbone"]["conv_init"]["kernel"].shape[-1] == 8
+    assert wide.apply(v, image, hm, train=False).shape == (B, J)
+    with pytest.raises(ValueError, match="num_filters"):
+      bad = prcnn.get_model("prcnn_tiny", num_joints=J, num_filters=-1)
+      _host_init(bad, image, hm, train=False)
+
   def test_registry(self):
     assert prcnn.get_model("prcnn").backbone == "resnet34"
     with pytest.raises(ValueError, match=r"unknown name 'prcnn101'.*prcnn_tiny"):

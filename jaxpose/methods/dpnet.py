@@ -20,6 +20,15 @@ is then flipped with probability 1 - accuracy_ij (`prcnn.flip_probability`) by t
 data path, which reads it from `config.data.augment.rank_flip_prob` ([J, J]). The config
 variant `flip_from=PATH` sets both; the method checks they agree, so a path that never
 reached the data pipeline (a bare `--config.dpnet.flip_accuracy=` override) is an error.
+
+Depth-noise ranking augmentation (`config.dpnet.depth_noise`, metres; jaxpose's, not the
+paper's): in training the matrix is rebuilt from the true camera depths plus Gaussian
+noise of that standard deviation per joint (eq. 1 with the data's tie band), so its
+errors are the kind a PRCNN makes: one scalar per joint ranks all pairs (eq. 2-4), so
+a wrong joint is wrong against every joint near it in depth, consistently, and close
+pairs flip far more often than distant ones. Independent per-entry flips (Sec. 3.3)
+give inconsistent matrices a network learns to see through; measured on the embedded
+default (results_dpnet.md), a DPNet trained with them is hurt by a real PRCNN's matrix.
 """
 
 from __future__ import annotations
@@ -44,6 +53,18 @@ def ranking_input(batch: base.Batch) -> Array:
   """[B, J, J] ranking matrix fed to DepthNet (0.5 where a pair is unknown)."""
   m, _ = ordinal.ranking_matrix_from_relations(batch["relations"], base.relation_mask(batch), J)
   return m.astype(jnp.float32)
+
+
+def noisy_depth_ranking(batch: base.Batch, key: Array, *, noise: float,
+                        tie_tol: float) -> Array:
+  """[B, J, J] eq. 1 matrix of the camera depths plus N(0, noise^2) per joint (metres),
+  tie band `tie_tol`; 0.5 where the batch's relations leave a pair unknown."""
+  z = batch["keypoints3d"][..., 2]
+  z = z + noise * jax.random.normal(key, z.shape, z.dtype)
+  m = ordinal.ranking_matrix_from_depth(z, tol=tie_tol)
+  _, known = ordinal.ranking_matrix_from_relations(batch["relations"],
+                                                   base.relation_mask(batch), J)
+  return jnp.where(known, m, 0.5).astype(jnp.float32)
 
 
 def mean_flip_probability(probs: Any) -> float:
@@ -71,6 +92,14 @@ def drpose_dpnet(config: Any) -> base.Method:
   mode = config.dpnet.ranking
   checks.one_of("config.dpnet.ranking", mode, RANKING_INPUTS)
   use_ranking = mode == "relations"
+  depth_noise = float(config.dpnet.get("depth_noise", 0.0))
+  tie_tol = float(config.data.tie_tol)
+  if depth_noise < 0:
+    raise ValueError(f"config.dpnet.depth_noise: expected a standard deviation >= 0 in "
+                     f"metres, got {depth_noise}")
+  if depth_noise > 0 and np.any(np.asarray(config.data.augment.rank_flip_prob) > 0):
+    raise ValueError("config.dpnet.depth_noise: the training matrix is rebuilt from noisy "
+                     "depths, so data.augment.rank_flip_prob would be ignored; set one of them")
   model = base.model_from_config(lifting_models.get_model, config.model, num_joints=J,
                                  use_ranking=use_ranking)
   inputs = lambda batch: (ranking_input(batch), lifting.lifter_input(batch))  # noqa: E731
@@ -78,8 +107,16 @@ def drpose_dpnet(config: Any) -> base.Method:
   def init(key: Array, batch: base.Batch) -> base.Variables:
     return base.init_variables(model, key, *inputs(batch))
 
+  def train_inputs(batch: base.Batch, key: Array) -> tuple[Array, Array]:
+    if not (use_ranking and depth_noise > 0):
+      return inputs(batch)
+    return noisy_depth_ranking(batch, key, noise=depth_noise, tie_tol=tie_tol), (
+        lifting.lifter_input(batch))
+
   def loss(variables: base.Variables, batch: base.Batch, key: Array):
-    out, batch_stats = base.apply_train(model, variables, *inputs(batch), key=key)
+    noise_key, key = jax.random.split(key)
+    out, batch_stats = base.apply_train(model, variables, *train_inputs(batch, noise_key),
+                                        key=key)
     target = lifting.pose_target(batch) / lifting.OUTPUT_SCALE_M
     mask = base.pose_mask(batch)
     rank_target = lifting_models.depth_rank_target(target[..., 2])

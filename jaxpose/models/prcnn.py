@@ -87,11 +87,14 @@ class PRCNN(nn.Module):
     num_joints: J (paper: 16 MPII joints; here 17 H36M17).
     backbone: name in `resnet.BACKBONES`.
     use_heatmaps: concatenate the J heatmaps with the image.
+    num_filters: the backbone's stem / first-stage width (0: the backbone's own, 64 for
+      the ResNets, 4 for the tiny one; each later stage doubles it).
     dtype: compute dtype; the features are returned in float32.
   """
   num_joints: int = 17
   backbone: str = "resnet34"
   use_heatmaps: bool = True
+  num_filters: int = 0
   dtype: Dtype = jnp.float32
 
   @property
@@ -130,8 +133,12 @@ class PRCNN(nn.Module):
       F: [B, J] float32, larger = farther from the camera (eq. 2).
     """
     x = self._inputs(image, heatmaps)  # (B, H, W, C_in)
+    if self.num_filters < 0:
+      raise ValueError(f"num_filters: expected 0 (the backbone's own) or a positive width, "
+                       f"got {self.num_filters}")
+    width = {"num_filters": self.num_filters} if self.num_filters else {}
     net = resnet.get_backbone(self.backbone, in_channels=self.in_channels, dtype=self.dtype,
-                              name="backbone")
+                              name="backbone", **width)
     x = net(x, train=train)[-1]  # (B, H/32, W/32, C)
     x = jnp.mean(x, axis=(1, 2))  # (B, C)
     f = nn.Dense(self.num_joints, dtype=self.dtype, param_dtype=jnp.float32,

@@ -3,6 +3,7 @@ full image -> 2D -> PRCNN -> DPNet pipeline (jaxpose.methods.prcnn / .drpose_ful
 
 import functools
 import json
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -312,6 +313,18 @@ def test_full_pipeline_composes_trained_stages(workdirs, ranking):
     assert set(np.unique(np.asarray(out["ranking"]))) <= {0.0, 0.5, 1.0}
   with pytest.raises(ValueError, match="train the stages separately"):
     method.loss(variables, batch, jax.random.key(0))
+
+
+def test_full_pipeline_warns_when_a_stage_reads_finer_crops(workdirs, caplog):
+  config = _full_config(workdirs, "prcnn")
+  config.data.augment.output_size = 8  # the stages were trained on 16x16
+  method, variables, _ = drpose_full.restore(config)
+  batch, _ = _batch(config, size=8)
+  with caplog.at_level(logging.WARNING):
+    jax.eval_shape(method.predict_outputs, variables, batch)
+  text = caplog.text
+  assert "estimator stage was trained on 16-px crops but the batch's are 8 px" in text
+  assert "prcnn stage" in text and "output_size=16" in text
 
 
 def test_full_pipeline_with_ground_truth_2d_skips_the_estimator(workdirs):

@@ -37,6 +37,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from absl import logging
 
 from jaxpose import checks, ordinal, skeleton
 from jaxpose.methods import base, image
@@ -122,10 +123,16 @@ def _check_stages(config: Any, stages: dict[str, Any], built: dict[str, base.Met
                      f"{stages['dpnet'].dpnet.ranking!r}")
 
 
-def _resize(img: Array, size: int) -> Array:
-  """[B, S, S, 3] crops -> [B, size, size, 3] (unchanged when S == size)."""
+def _resize(img: Array, size: int, stage: str) -> Array:
+  """[B, S, S, 3] crops -> [B, size, size, 3] (unchanged when S == size); warns (at
+  trace time) when a stage reads finer crops than the batch's, which upsampling cannot
+  give it."""
   if img.shape[1] == size:
     return img
+  if size > img.shape[1]:
+    logging.warning("drpose_full: the %s stage was trained on %d-px crops but the batch's "
+                    "are %d px (upsampled, detail lost); set "
+                    "--config.data.augment.output_size=%d", stage, size, img.shape[1], size)
   return jax.image.resize(jnp.asarray(img, jnp.float32), (img.shape[0], size, size, 3),
                           "linear")
 
@@ -172,7 +179,7 @@ def drpose_full(config: Any) -> base.Method:
     if "estimator" in built:
       est = built["estimator"].predict_outputs(
           variables["estimator"],
-          {**batch, "image": _resize(batch["image"], sizes["estimator"])})
+          {**batch, "image": _resize(batch["image"], sizes["estimator"], "estimator")})
       kp = est["keypoints2d"] * (size / sizes["estimator"])  # (B, J, 2) batch crop pixels
     else:  # the annotated 2D
       kp = jnp.asarray(batch["keypoints2d"], jnp.float32)
@@ -180,7 +187,7 @@ def drpose_full(config: Any) -> base.Method:
     ranking = None
     if use_prcnn:
       s = sizes["prcnn"]
-      pb = {**batch, "image": _resize(batch["image"], s), "keypoints2d": kp * (s / size),
+      pb = {**batch, "image": _resize(batch["image"], s, "prcnn"), "keypoints2d": kp * (s / size),
             "joint_mask": jnp.ones(kp.shape[:2], bool)}
       pr = built["prcnn"].predict_outputs(variables["prcnn"], pb)
       ranking = prcnn_models.discretize(pr["ranking"], epsilon=epsilon)  # (B, J, J)

@@ -18,9 +18,11 @@ band: the protocol #3 comparison of Sec. 4.1 / Fig. 5b):
 (`--workdir` is where the evaluation is written; the stages' folders are
 `config.full.*_workdir`, defaults below. The crops are resized to each stage's input
 side: with a PRCNN trained on 128x128 crops, evaluate on 128x128 crops,
-`--config.data.augment.output_size=128`; upsampling is warned about.) Variants: `quick` (the stages' quick configs
-and the /tmp folders above), `ranking=none` (the same pipeline without ranking input),
-`ranking=ground_truth` (DPNet reads the annotated 3D's ranking matrix: an upper bound),
+`--config.data.augment.output_size=128`; upsampling is warned about.)
+
+Variants: `quick` (the stages' quick configs and the /tmp folders above),
+`ranking=none` (the same pipeline without ranking input), `ranking=ground_truth`
+(DPNet reads the annotated 3D's ranking matrix: an upper bound),
 `cameras` (evaluate on `test_cameras` by default), `gt2d` (no estimator: PRCNN and DPNet
 read the annotated 2D, DRPose3D Table 1's "GT 2D" rows).
 """

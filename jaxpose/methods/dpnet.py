@@ -28,7 +28,8 @@ errors are the kind a PRCNN makes: one scalar per joint ranks all pairs (eq. 2-4
 a wrong joint is wrong against every joint near it in depth, consistently, and close
 pairs flip far more often than distant ones. Independent per-entry flips (Sec. 3.3)
 give inconsistent matrices a network learns to see through; measured on the embedded
-default (results_dpnet.md), a DPNet trained with them is hurt by a real PRCNN's matrix.
+default (docs/results_drpose_explicit2d.md), a DPNet trained with them is hurt by a
+real PRCNN's matrix.
 """
 
 from __future__ import annotations

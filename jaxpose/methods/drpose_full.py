@@ -187,7 +187,8 @@ def drpose_full(config: Any) -> base.Method:
     ranking = None
     if use_prcnn:
       s = sizes["prcnn"]
-      pb = {**batch, "image": _resize(batch["image"], s, "prcnn"), "keypoints2d": kp * (s / size),
+      pb = {**batch, "image": _resize(batch["image"], s, "prcnn"),
+            "keypoints2d": kp * (s / size),
             "joint_mask": jnp.ones(kp.shape[:2], bool)}
       pr = built["prcnn"].predict_outputs(variables["prcnn"], pb)
       ranking = prcnn_models.discretize(pr["ranking"], epsilon=epsilon)  # (B, J, J)

@@ -17,7 +17,7 @@ def test_suites_are_well_formed(suite):
     config = results.load_config(e.config, e.overrides)  # every override names a field
     assert config.num_steps == (200 if suite == "image" or e.name in (  # DPNet: half
         "supervised", "relative", "relative_flip30", "relative_tie100",
-        "relative_subject") else 100)
+        "relative_subject", "supervised_drop02", "relative_drop02_skel3") else 100)
     if e.checkpoint_of:  # evaluated from an earlier experiment's checkpoint
       assert names.index(e.checkpoint_of) < names.index(e.name)
   for c in claims:

@@ -86,8 +86,7 @@ def _pairs(depth: Array, relations: Array, mask: Array | None):
   rel = jnp.where(m[..., None], jnp.asarray(relations).astype(jnp.int32), 0)
   zi = jnp.take_along_axis(depth, rel[..., 0], axis=1)
   zj = jnp.take_along_axis(depth, rel[..., 1], axis=1)
-  dz = zi - zj  # jax's dtype (float32 for NumPy float64 input without x64)
-  return dz, rel[..., 2].astype(dz.dtype), m
+  return zi - zj, rel[..., 2].astype(zi.dtype), m
 
 
 def ranking_loss(*, depth: Array, relations: Array, mask: Array | None = None,
